@@ -1,0 +1,113 @@
+# tailnet.llm: every entry point an operator or CI uses. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTION_LINK := build/collections/ansible_collections/tailnet/llm
+INVENTORY ?= inventory/hosts.yml
+LIMIT ?=
+limit_arg = $(if $(LIMIT),--limit $(LIMIT))
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/dev.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+.PHONY: install
+install: $(BIN)/.installed $(COLLECTION_LINK) ## Build the pinned venv (.venv) and expose this tree as tailnet.llm
+
+.PHONY: lint
+lint: install ## ansible-lint (production profile), yamllint, ruff
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint
+
+.PHONY: unit
+unit: install ## Unit tests (plugins, argument specs, validation)
+	$(BIN)/pytest tests/unit
+
+# Loopback LLM servers for the `ask` tests and benchmark (tests/servers/loopback.py), and `llm` for the
+# benchmark, each in its own venv under build/venvs built with the system's Python.
+VENVS := build/venvs
+$(VENVS)/%/.installed:
+	rm -rf $(VENVS)/$* && mkdir -p $(VENVS)
+	/usr/bin/python3 -m venv $(VENVS)/$*
+	$(VENVS)/$*/bin/pip install -q -r $<
+	touch $@
+$(VENVS)/llamacpp/.installed: requirements/llamacpp.txt
+$(VENVS)/litellm/.installed: requirements/litellm.txt
+$(VENVS)/bench/.installed: requirements/bench.txt
+
+.PHONY: test-servers
+test-servers: $(VENVS)/llamacpp/.installed $(VENVS)/litellm/.installed ## Venvs of the loopback llama.cpp and LiteLLM test servers
+
+.PHONY: integration
+integration: install test-servers host-image ## Integration tests against real loopback servers and test hosts
+	$(BIN)/pytest tests/integration
+
+.PHONY: molecule-ask-cli
+molecule-ask-cli: install ## Molecule scenario of the ask_cli role (podman test host)
+	tests/lab/setup-podman.sh
+	tests/lab/images.sh host
+	$(BIN)/molecule test -s ask_cli
+
+.PHONY: deploy-ask-cli
+deploy-ask-cli: install ## Install the `ask` client on the workstations (LIMIT=host)
+	$(BIN)/ansible-playbook playbooks/deploy-ask-cli.yml $(limit_arg)
+
+.PHONY: bench-ask
+bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` against curl and `llm` on a loopback gateway
+	$(BIN)/python benchmarks/ask_bench.py
+
+.PHONY: test
+test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, integration and molecule
+
+.PHONY: deploy-litellm
+deploy-litellm: install ## Deploy vLLM, LiteLLM and firewalld on the gateways (LIMIT=host)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/akira/deploy-litellm.yml $(limit_arg)
+
+.PHONY: podman-setup
+podman-setup: ## Install and configure podman for the lab and test hosts (Debian/Ubuntu, as root)
+	tests/lab/setup-podman.sh
+
+.PHONY: host-image
+host-image: podman-setup ## Build the systemd test-host image (only when its inputs changed)
+	tests/lab/images.sh host
+
+.PHONY: images
+images: podman-setup ## Build the lab images: host, LiteLLM, vLLM CPU (only when their inputs changed)
+	tests/lab/images.sh host litellm vllm-cpu
+
+.PHONY: molecule-stack
+molecule-stack: install images ## The stack scenario: converge, idempotence, verify (testinfra), destroy
+	$(BIN)/molecule test -s stack
+
+.PHONY: lab
+lab: install images ## The whole stack in local podman test hosts (akira, motoko, outsider)
+	$(BIN)/molecule converge -s stack
+	@echo "lab ready: podman exec -it akira bash; podman exec motoko curl -s http://100.64.10.2:4000/health/liveliness"
+
+.PHONY: lab-destroy
+lab-destroy: install ## Remove the lab's test hosts and networks
+	$(BIN)/molecule destroy -s stack
+
+.PHONY: validate-litellm
+validate-litellm: install ## Run the testinfra suite against the real hosts of the inventory
+	$(BIN)/pytest -p no:cacheprovider tests/testinfra --connection=ansible --ansible-inventory=$(INVENTORY)
+
+.PHONY: bench-gateway
+bench-gateway: ## Latency the gateway adds, against the lab (make lab first)
+	$(PYTHON) benchmarks/gateway_bench.py

@@ -1,0 +1,145 @@
+"""Bad input to playbooks/akira/deploy-litellm.yml fails with a clear message and changes nothing.
+
+The playbook runs for real against a throw-away container of the lab host image; afterwards the
+container must hold none of the files the roles would write.
+"""
+
+import copy
+import json
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+IMAGE = "localhost/tailnet-llm/host:lab"
+HOST = "lab-akira"
+
+GOOD = {
+    "vllm_accelerator": "cpu",
+    "vllm_backends": [
+        {
+            "name": "akira-local",
+            "host": "127.0.0.1",
+            "port": 8000,
+            "models": [{"id": "smollm2-135m", "alias": "akira/smollm2-135m", "max_model_len": 2048}],
+        }
+    ],
+    "litellm_env_secrets": {"LITELLM_MASTER_KEY": "sk-validation-test-key"},
+}
+
+
+@pytest.fixture(scope="module")
+def target():
+    name = f"tnllm-validate-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["podman", "run", "-d", "--name", name, IMAGE, "sleep", "infinity"], check=True, capture_output=True)
+    yield name
+    subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=False, capture_output=True)
+
+
+def _run(target, tmp_path, hostvars, playbook=REPO / "playbooks/akira/deploy-litellm.yml"):
+    inventory = {
+        "llm_gateways": {
+            "hosts": {HOST: {"ansible_connection": "containers.podman.podman", "ansible_host": target, **hostvars}}
+        }
+    }
+    inv = tmp_path / "inventory.json"
+    inv.write_text(json.dumps(inventory))
+    return subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inv), str(playbook)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _bad(**changes):
+    hostvars = copy.deepcopy(GOOD)
+    for path, value in changes.items():
+        keys = path.split("__")
+        node = hostvars
+        for key in keys[:-1]:
+            node = node[int(key)] if key.isdigit() else node[key]
+        last = keys[-1]
+        node[int(last) if last.isdigit() else last] = value
+    return hostvars
+
+
+SECOND_BACKEND = {
+    "name": "tachikoma",
+    "host": "tachikoma",
+    "port": 8000,
+    "models": [{"id": "x", "alias": "akira/smollm2-135m"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "expected"),
+    [
+        pytest.param(_bad(vllm_backends="akira-local"), "vllm_backends", id="not-a-list"),
+        pytest.param(_bad(vllm_backends__0__models=[{"id": "smollm2-135m"}]), "alias", id="missing-alias"),
+        pytest.param(
+            _bad(vllm_backends__0__port=70000), f"host {HOST}: vllm_backends[0].port is 70000", id="port-out-of-range"
+        ),
+        pytest.param(_bad(vllm_accelerator="tpu"), "vllm_accelerator", id="unknown-accelerator"),
+        pytest.param(
+            _bad(vllm_backends=[*GOOD["vllm_backends"], SECOND_BACKEND]),
+            f"host {HOST}: vllm_backends[1].models[0].alias: alias 'akira/smollm2-135m' is duplicated",
+            id="duplicate-alias",
+        ),
+        pytest.param(
+            _bad(
+                litellm_extra_models=[{"alias": "default", "model": "openai/gpt-4o"}],
+                litellm_default_model="akira/smollm2-135m",
+            ),
+            f"host {HOST}: the alias 'default' is defined twice",
+            id="default-twice",
+        ),
+        pytest.param(
+            _bad(litellm_env_secrets={}),
+            f"host {HOST}: litellm_env_secrets must hold LITELLM_MASTER_KEY",
+            id="no-master-key",
+        ),
+        pytest.param(
+            _bad(firewalld_sources=["100.64.0.0/33"]),
+            f"host {HOST}: firewalld_sources: 100.64.0.0/33 is no IP address or CIDR range",
+            id="bad-source",
+        ),
+    ],
+)
+def test_bad_input_fails_before_any_change(target, tmp_path, hostvars, expected):
+    result = _run(target, tmp_path, hostvars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert expected in output, output[-3000:]
+    assert "changed=0" in output
+    leftovers = subprocess.run(
+        [
+            "podman",
+            "exec",
+            target,
+            "sh",
+            "-c",
+            "ls -d /flux /etc/systemd/system/vllm.service /etc/systemd/system/litellm.service 2>/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert leftovers == ""
+    assert "sk-validation-test-key" not in output
+
+
+def test_good_input_passes_validation(target, tmp_path):
+    """The same harness with good input gets past every role's checks, so the failures above are theirs."""
+    play = tmp_path / "validate.yml"
+    play.write_text(
+        "- hosts: llm_gateways\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.include_role: {name: '{{ item }}', tasks_from: validate}\n"
+        "      loop: [tailnet.llm.vllm, tailnet.llm.litellm, tailnet.llm.firewalld]\n"
+    )
+    result = _run(target, tmp_path, GOOD, playbook=play)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

@@ -1,0 +1,148 @@
+"""config.yaml is data: rendered by the litellm role's own template and vars from inventory-shaped input.
+
+Each case runs ansible-playbook for real on localhost, rendering roles/litellm/templates/config.yaml.j2
+with the role's defaults and vars, and reads the result back as YAML.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+ROLE = REPO / "roles" / "litellm"
+SECRET = "sk-this-value-must-never-be-in-config"
+
+BACKENDS = [
+    {
+        "name": "akira-local",
+        "host": "127.0.0.1",
+        "port": 8000,
+        "models": [{"id": "qwen2.5-7b", "alias": "akira/qwen2.5-7b", "max_model_len": 32768}],
+    },
+    {
+        "name": "tachikoma",
+        "host": "fd7a:115c:a1e0::12",
+        "port": 8001,
+        "models": [{"id": "llama3-8b", "alias": "tachikoma/llama3-8b"}, {"id": "phi-4", "alias": "tachikoma/phi-4"}],
+    },
+]
+
+
+def render(tmp_path, **hostvars):
+    dest = tmp_path / "config.yaml"
+    play = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [str(ROLE / "defaults/main.yml"), str(ROLE / "vars/main.yml")],
+            "vars": {"ansible_python_interpreter": sys.executable},
+            "tasks": [
+                {
+                    "name": "Render",
+                    "ansible.builtin.template": {
+                        "src": str(ROLE / "templates/config.yaml.j2"),
+                        "dest": str(dest),
+                        "mode": "0644",
+                    },
+                }
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    # Inventory-like input beats the role defaults, which the play loads as vars_files.
+    (tmp_path / "hostvars.json").write_text(
+        json.dumps({"litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET}, **hostvars})
+    )
+    result = subprocess.run(
+        [
+            str(REPO / ".venv/bin/ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-e",
+            f"@{tmp_path / 'hostvars.json'}",
+            str(tmp_path / "play.yml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    text = dest.read_text()
+    assert SECRET not in text
+    return yaml.safe_load(text), text
+
+
+def by_name(config):
+    return {entry["model_name"]: entry for entry in config["model_list"]}
+
+
+def test_one_entry_per_alias_plus_default(tmp_path):
+    config, text = render(tmp_path, vllm_backends=BACKENDS)
+    models = by_name(config)
+    assert sorted(models) == sorted(["akira/qwen2.5-7b", "tachikoma/llama3-8b", "tachikoma/phi-4", "default"])
+    assert len(config["model_list"]) == 4
+    assert models["akira/qwen2.5-7b"]["litellm_params"] == {
+        "model": "hosted_vllm/qwen2.5-7b",
+        "api_base": "http://127.0.0.1:8000/v1",
+    }
+    assert models["akira/qwen2.5-7b"]["model_info"] == {"max_input_tokens": 32768}
+    assert models["tachikoma/phi-4"]["litellm_params"] == {
+        "model": "hosted_vllm/phi-4",
+        "api_base": "http://[fd7a:115c:a1e0::12]:8001/v1",
+    }
+    assert models["default"]["litellm_params"] == models["akira/qwen2.5-7b"]["litellm_params"]
+    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert text.startswith("#")  # ansible_managed header
+
+
+def test_default_model_variable_picks_the_target(tmp_path):
+    config, _ = render(tmp_path, vllm_backends=BACKENDS, litellm_default_model="tachikoma/phi-4")
+    models = by_name(config)
+    assert models["default"]["litellm_params"] == models["tachikoma/phi-4"]["litellm_params"]
+
+
+def test_explicit_default_alias_is_not_duplicated(tmp_path):
+    backends = json.loads(json.dumps(BACKENDS))
+    backends[1]["models"][0]["alias"] = "default"
+    config, _ = render(tmp_path, vllm_backends=backends)
+    names = [entry["model_name"] for entry in config["model_list"]]
+    assert names.count("default") == 1
+    assert by_name(config)["default"]["litellm_params"]["model"] == "hosted_vllm/llama3-8b"
+
+
+def test_extra_models_use_environment_references(tmp_path):
+    extra = [
+        {"alias": "openai/gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"},
+        {"alias": "motoko/llama3", "model": "ollama/llama3", "api_base": "http://motoko:11434"},
+    ]
+    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1], litellm_extra_models=extra)
+    models = by_name(config)
+    assert models["openai/gpt-4o"]["litellm_params"] == {
+        "model": "openai/gpt-4o",
+        "api_key": "os.environ/OPENAI_API_KEY",
+    }
+    assert models["motoko/llama3"]["litellm_params"] == {"model": "ollama/llama3", "api_base": "http://motoko:11434"}
+    assert sorted(models) == sorted(["akira/qwen2.5-7b", "openai/gpt-4o", "motoko/llama3", "default"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"num_retries": 2, "timeout": 30},
+        {"fallbacks": [{"akira/qwen2.5-7b": ["openai/gpt-4o"]}], "routing_strategy": "simple-shuffle"},
+    ],
+)
+def test_router_settings_are_written_as_given(tmp_path, settings):
+    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1], litellm_router_settings=settings)
+    assert config["router_settings"] == settings
+
+
+def test_no_router_settings_by_default(tmp_path):
+    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1])
+    assert "router_settings" not in config

@@ -1,0 +1,100 @@
+import copy
+
+import pytest
+from ansible.plugins.loader import filter_loader
+
+GOOD = [
+    {
+        "name": "akira-local",
+        "host": "127.0.0.1",
+        "port": 8000,
+        "models": [{"id": "qwen2.5-7b", "alias": "akira/qwen2.5-7b", "max_model_len": 32768}],
+    },
+    {
+        "name": "tachikoma",
+        "host": "tachikoma",
+        "port": 8000,
+        "models": [{"id": "llama3-8b", "alias": "tachikoma/llama3-8b"}, {"id": "phi-4", "alias": "tachikoma/phi-4"}],
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def backend_problems():
+    return filter_loader.get("tailnet.llm.backend_problems").j2_function
+
+
+def test_good_backends_have_no_problem(backend_problems):
+    assert backend_problems(GOOD, default_model="akira/qwen2.5-7b", local=True) == []
+
+
+def _with(path, value):
+    backends = copy.deepcopy(GOOD)
+    target = backends
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return backends
+
+
+@pytest.mark.parametrize(
+    ("backends", "kwargs", "expected"),
+    [
+        pytest.param(_with([0, "port"], 70000), {}, "vllm_backends[0].port is 70000", id="port-too-high"),
+        pytest.param(_with([1, "port"], 0), {}, "vllm_backends[1].port is 0", id="port-zero"),
+        pytest.param(
+            _with([1, "name"], "akira-local"),
+            {},
+            "vllm_backends[1].name 'akira-local' is already used by vllm_backends[0]",
+            id="dup-name",
+        ),
+        pytest.param(_with([1, "models"], []), {}, "vllm_backends[1] (tachikoma) has no models", id="no-models"),
+        pytest.param(
+            _with([1, "models", 1, "alias"], "akira/qwen2.5-7b"),
+            {},
+            "vllm_backends[1].models[1].alias: alias 'akira/qwen2.5-7b' is duplicated: vllm_backends[0].models[0] already has it",
+            id="dup-alias-across-backends",
+        ),
+        pytest.param(
+            _with([1, "models", 1, "id"], "llama3-8b"),
+            {},
+            "vllm_backends[1].models[1].id 'llama3-8b' is already used by vllm_backends[1].models[0]",
+            id="dup-id-in-backend",
+        ),
+        pytest.param(
+            _with([1, "models", 0, "alias"], "default"),
+            {"extra_models": [{"alias": "default", "model": "openai/gpt-4o"}]},
+            "litellm_extra_models[0].alias: the alias 'default' is defined twice: vllm_backends[1].models[0] already has it",
+            id="default-twice-in-models",
+        ),
+        pytest.param(
+            _with([1, "models", 0, "alias"], "default"),
+            {"default_model": "akira/qwen2.5-7b"},
+            "the alias 'default' is defined twice: vllm_backends[1].models[0] has alias 'default' and litellm_default_model",
+            id="default-twice-alias-and-variable",
+        ),
+        pytest.param(
+            GOOD,
+            {"default_model": "nope"},
+            "litellm_default_model is 'nope', which is no configured alias",
+            id="unknown-default",
+        ),
+        pytest.param(
+            _with([0, "models"], [{"id": "a", "alias": "x/a"}, {"id": "b", "alias": "x/b"}]),
+            {"local": True},
+            "vllm_backends[0] (akira-local) is served on this host and lists several models (a, b)",
+            id="local-backend-two-models",
+        ),
+        pytest.param(
+            _with([0, "port"], 70000), {"var": "litellm_backends"}, "litellm_backends[0].port", id="names-the-variable"
+        ),
+    ],
+)
+def test_problem_is_named(backend_problems, backends, kwargs, expected):
+    problems = backend_problems(backends, **kwargs)
+    assert any(expected in p for p in problems), problems
+
+
+def test_remote_backend_may_serve_several_models(backend_problems):
+    assert backend_problems(GOOD, local=True) == []
+    assert len(GOOD[1]["models"]) == 2

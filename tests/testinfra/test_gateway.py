@@ -1,0 +1,100 @@
+"""The gateway host: vLLM, the LiteLLM gateway and firewalld, checked from the host itself."""
+
+import json
+import time
+
+import pytest
+from conftest import gateway_request, gateway_settings
+
+testinfra_hosts = ["ansible://llm_gateways"]
+
+CHAT = {"messages": [{"role": "user", "content": "Say hello in one short sentence."}], "max_tokens": 24}
+
+
+@pytest.mark.parametrize("service", ["vllm", "litellm", "firewalld"])
+def test_service_enabled_and_running(host, service):
+    unit = host.service(service)
+    assert unit.is_enabled
+    assert unit.is_running
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [(".env", 0o600), ("config.yaml", 0o644), ("docker-compose.yml", 0o644)],
+)
+def test_gateway_file(host, name, mode):
+    f = host.file(f"{gateway_settings(host)['base_dir']}/{name}")
+    assert f.is_file
+    assert f.user == "root"
+    assert f.mode == mode
+
+
+def test_config_holds_no_secret(host):
+    base = gateway_settings(host)["base_dir"]
+    env = host.file(f"{base}/.env").content_string
+    secrets = dict(line.split("=", 1) for line in env.splitlines() if "=" in line and not line.startswith("#"))
+    config = host.file(f"{base}/config.yaml").content_string
+    leaked = sorted(name for name, value in secrets.items() if len(value) >= 8 and value in config)
+    assert "LITELLM_MASTER_KEY" in secrets
+    assert not leaked, f"config.yaml contains the values of {leaked}"
+    assert "os.environ/LITELLM_MASTER_KEY" in config
+
+
+def test_vllm_listens_on_loopback_only(host):
+    for backend in gateway_settings(host)["backends"]:
+        if backend["host"] not in ("127.0.0.1", "localhost"):
+            continue
+        port = backend["port"]
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        assert not host.socket(f"tcp://:::{port}").is_listening
+
+
+def test_models_lists_exactly_the_aliases(host):
+    status, body = gateway_request(host, "/v1/models")
+    assert status == 200
+    assert sorted(m["id"] for m in json.loads(body)["data"]) == gateway_settings(host)["aliases"]
+
+
+@pytest.mark.parametrize("key", ["none", "wrong"])
+def test_request_without_the_master_key_is_refused(host, key):
+    status, body = gateway_request(host, "/v1/chat/completions", key=key, body={**CHAT, "model": "default"})
+    assert status in (400, 401, 403)
+    assert '"choices"' not in body
+
+
+@pytest.mark.parametrize("alias", ["default", "first-backend-alias"])
+def test_chat_completion_returns_model_text(host, alias):
+    if alias == "first-backend-alias":
+        alias = gateway_settings(host)["backends"][0]["models"][0]["alias"]
+    status, body = gateway_request(host, "/v1/chat/completions", body={**CHAT, "model": alias})
+    assert status == 200, body[:500]
+    answer = json.loads(body)
+    assert answer["choices"][0]["message"]["content"].strip()
+    assert answer["usage"]["completion_tokens"] > 0
+
+
+def test_streaming_chat_completion(host):
+    status, body = gateway_request(host, "/v1/chat/completions", body={**CHAT, "model": "default", "stream": True})
+    assert status == 200, body[:500]
+    events = [line[len("data: ") :] for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert len(chunks) > 2
+    assert text.strip()
+
+
+def test_systemd_brings_the_gateway_back_after_its_container_is_killed(host):
+    before = int(host.check_output("systemctl show -P NRestarts litellm"))
+    host.check_output("podman kill litellm")
+    deadline = time.monotonic() + 180
+    status = 0
+    while time.monotonic() < deadline:
+        time.sleep(3)
+        if int(host.check_output("systemctl show -P NRestarts litellm")) > before:
+            status, _ = gateway_request(host, "/health/liveliness", key="none", timeout=5)
+            if status == 200:
+                break
+    assert int(host.check_output("systemctl show -P NRestarts litellm")) > before
+    assert status == 200

@@ -1,0 +1,250 @@
+"""playbooks/secrets-sync.yml end to end: the real lookup on the controller, the local Key Vault server on
+loopback, and a throw-away systemd test host (podman) with a stand-in litellm.service.
+
+One container and one vault for the module; the tests run in order, each building on the host's state.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests" / "integration" / "keyvault"))
+
+from kvserver import KeyVaultServer  # noqa: E402
+
+IMAGE = "localhost/tailnet-llm/host:lab"
+HOST = "lab-akira"
+ENV_FILE = "/flux/apps/litellm/.env"
+STARTS = "/var/lib/litellm-starts"
+CLIENT_SECRET = "sync-test-client-secret-4d1e"
+MAPPING = {
+    "LITELLM_MASTER_KEY": "litellm-master-key",
+    "OPENAI_API_KEY": "openai-api-key",
+    "HF_TOKEN": "hf-token",
+}
+# A stand-in for the real unit: every start appends a line, so restarts can be counted.
+UNIT = f"""[Unit]
+Description=stand-in LiteLLM gateway for the secrets-sync test
+[Service]
+ExecStart=/bin/sh -c 'echo start >> {STARTS}; exec sleep infinity'
+[Install]
+WantedBy=multi-user.target
+"""
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0,
+    reason=f"{IMAGE} missing: run `make host-image`",
+)
+
+
+def _exec(container, *command, check=True):
+    return subprocess.run(["podman", "exec", container, *command], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def host():
+    name = f"tnllm-secrets-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--privileged",
+            "--systemd=always",
+            "--cgroupns=host",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            IMAGE,
+            "/sbin/init",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state = ""
+        while time.monotonic() < deadline:
+            state = _exec(name, "systemctl", "is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.5)
+        assert state in ("running", "degraded"), f"systemd in the test host did not come up: {state!r}"
+        _exec(name, "sh", "-c", f"cat > /etc/systemd/system/litellm.service <<'EOF'\n{UNIT}EOF")
+        _exec(name, "systemctl", "daemon-reload")
+        _exec(name, "systemctl", "enable", "--now", "litellm.service")
+        yield name
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def vault():
+    with KeyVaultServer() as server:
+        server.reader = server.add_principal(secret=CLIENT_SECRET)
+        server.set_secret("litellm-master-key", "sk-sync-master-9f3a1c")
+        server.set_secret("openai-api-key", "sk-openai-sync-2b7d")
+        server.set_secret("hf-token", "hf_{{ lookup('ansible.builtin.env', 'HOME') }}_sync")
+        yield server
+
+
+def _values(vault):
+    values = []
+    for versions in vault.state.secrets.values():
+        values += [v.value for v in versions]
+    return [*values, CLIENT_SECRET]
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None):
+    """Run playbooks/secrets-sync.yml with -vvv against the test host; assert no value in its output."""
+    inventory = {
+        "llm_gateways": {
+            "hosts": {
+                HOST: {
+                    "ansible_connection": "containers.podman.podman",
+                    "ansible_host": host,
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                    "litellm_keyvault_secrets": mapping,
+                }
+            }
+        }
+    }
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    options = {
+        "azure_keyvault_url": vault_url or vault.url,
+        "azure_keyvault_auth": "service_principal",
+        "azure_keyvault_tenant_id": vault.tenant,
+        "azure_keyvault_client_id": vault.reader.client_id,
+        "azure_keyvault_authority_host": vault.url,
+        "azure_keyvault_disable_instance_discovery": True,
+        "azure_keyvault_verify_challenge_resource": False,
+        "azure_keyvault_timeout": 5,
+        "azure_keyvault_retries": 0,
+    }
+    (tmp_path / "vault.json").write_text(json.dumps(options))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        REQUESTS_CA_BUNDLE=vault.ca_file,
+        AZURE_CLIENT_SECRET=CLIENT_SECRET,  # the client secret from the environment, as in CI
+    )
+    result = subprocess.run(
+        [
+            str(REPO / ".venv/bin/ansible-playbook"),
+            "-vvv",
+            "-i",
+            str(tmp_path / "inventory.json"),
+            "-e",
+            f"@{tmp_path / 'vault.json'}",
+            str(REPO / "playbooks/secrets-sync.yml"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    for value in _values(vault):
+        assert value not in output, "a secret value appears in the ansible-playbook -vvv output"
+    recap = re.search(rf"{HOST}\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert recap, output[-4000:]
+    return result.returncode, output, dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))
+
+
+def _env_file(host):
+    raw = _exec(host, "cat", ENV_FILE).stdout
+    return raw, dict(line.split("=", 1) for line in raw.splitlines() if line and not line.startswith("#"))
+
+
+def _fingerprint(host):
+    stat = _exec(host, "stat", "-c", "%a %U %G %Y.%y", ENV_FILE).stdout.strip()
+    return hashlib.sha256(_exec(host, "cat", ENV_FILE).stdout.encode()).hexdigest(), stat
+
+
+def _starts(host):
+    return len(_exec(host, "cat", STARTS).stdout.splitlines())
+
+
+def test_first_sync_writes_the_env_file_and_restarts(host, vault, tmp_path):
+    assert _starts(host) == 1
+    rc, output, recap = _sync(host, vault, tmp_path)
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] >= 1
+    _raw, env = _env_file(host)
+    assert env == {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_MASTER_KEY": "sk-sync-master-9f3a1c",
+        "OPENAI_API_KEY": "sk-openai-sync-2b7d",
+        "HF_TOKEN": "hf_{{ lookup('ansible.builtin.env', 'HOME') }}_sync",  # written as is, never templated
+    }
+    assert _exec(host, "stat", "-c", "%a %U %G", ENV_FILE).stdout.split() == ["600", "root", "root"]
+    assert _starts(host) == 2, "one restart for the new file"
+    assert _exec(host, "systemctl", "is-active", "litellm").stdout.strip() == "active"
+
+
+def test_second_sync_changes_nothing(host, vault, tmp_path):
+    before = _fingerprint(host)
+    rc, output, recap = _sync(host, vault, tmp_path)
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] == 0, output[-4000:]
+    assert _fingerprint(host) == before
+    assert _starts(host) == 2
+
+
+def test_changed_secret_restarts_once(host, vault, tmp_path):
+    vault.set_secret("openai-api-key", "sk-openai-rotated-8c1e")
+    rc, output, recap = _sync(host, vault, tmp_path)
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] >= 1
+    assert _env_file(host)[1]["OPENAI_API_KEY"] == "sk-openai-rotated-8c1e"
+    assert _starts(host) == 3, "exactly one restart for the changed value"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param(
+            "missing-secret",
+            "secret 'anthropic-api-key' not found in vault {url}",
+            id="missing-secret",
+        ),
+        pytest.param("vault-down", "vault {url} is unreachable for secret", id="vault-down"),
+    ],
+)
+def test_failing_fetch_leaves_the_file_alone(host, vault, tmp_path, case, expected):
+    # A value changed in the vault: a sync that went ahead would rewrite the file.
+    vault.set_secret("litellm-master-key", f"sk-must-not-be-written-{case}")
+    before = _fingerprint(host)
+    starts = _starts(host)
+    mapping, url = dict(MAPPING), None
+    if case == "missing-secret":
+        mapping["ANTHROPIC_API_KEY"] = "anthropic-api-key"
+    else:
+        url = f"https://127.0.0.1:{_closed_port()}"
+    rc, output, recap = _sync(host, vault, tmp_path, mapping=mapping, vault_url=url)
+    assert rc != 0
+    assert recap["failed"] == 1
+    assert recap["changed"] == 0
+    assert expected.format(url=url or vault.url) in output, output[-4000:]
+    assert _fingerprint(host) == before, "the env file must stay byte for byte as it was"
+    assert _starts(host) == starts

@@ -112,7 +112,7 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None):
+def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None):
     """Run playbooks/secrets-sync.yml with -vvv against the test host; assert no value in its output."""
     inventory = {
         "llm_gateways": {
@@ -122,6 +122,7 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None):
                     "ansible_host": host,
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "litellm_keyvault_secrets": mapping,
+                    **(hostvars or {}),
                 }
             }
         }
@@ -248,3 +249,27 @@ def test_failing_fetch_leaves_the_file_alone(host, vault, tmp_path, case, expect
     assert expected.format(url=url or vault.url) in output, output[-4000:]
     assert _fingerprint(host) == before, "the env file must stay byte for byte as it was"
     assert _starts(host) == starts
+
+
+def test_without_azure_a_generated_master_key_is_kept(host, vault, tmp_path):
+    """No Key Vault: the inventory feeds litellm_env_secrets itself, here a key generated once on the controller."""
+    key_file = tmp_path / "credentials" / "lab-akira-litellm-master-key"
+    generated = (
+        "sk-{{ lookup('ansible.builtin.password', '"
+        + str(key_file)
+        + "', chars=['ascii_letters', 'digits'], length=40) }}"
+    )
+    requests_before = len(vault.requests())
+    starts = _starts(host)
+    rc, output, recap = _sync(
+        host, vault, tmp_path, mapping={}, hostvars={"litellm_env_secrets": {"LITELLM_MASTER_KEY": generated}}
+    )
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] >= 1
+    kept = key_file.read_text().split()[0]
+    assert len(kept) == 40
+    assert kept not in output
+    assert _env_file(host)[1]["LITELLM_MASTER_KEY"] == f"sk-{kept}"
+    assert "OPENAI_API_KEY" not in _env_file(host)[1], "only what the inventory gives is written"
+    assert _starts(host) == starts + 1
+    assert len(vault.requests()) == requests_before, "no vault was asked"

@@ -1,0 +1,273 @@
+"""The real `ask` client, run as a subprocess, on everything that needs no gateway: help, version,
+usage errors, configuration precedence (seen through the URL it reports), an unreachable gateway,
+and start-up cost (which modules each command imports)."""
+
+import contextlib
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
+import ask_process
+
+REPO = ask_process.REPO
+
+
+@pytest.fixture
+def env(tmp_path):
+    return ask_process.clean_env(tmp_path)
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_version_matches_the_collection(env):
+    result = ask_process.run(["--version"], env)
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"ask {version}\n", "")
+
+
+def test_help_documents_every_option_and_exit_code(env):
+    result = ask_process.run(["--help"], env)
+    assert result.returncode == 0
+    assert result.stderr == ""
+    for option in re.findall(r'^    "(-[-a-z]+)"', ask_process.ASK.read_text(), re.M):
+        assert option in result.stdout, option
+    for code in ("0 success", "2 usage", "3 gateway unreachable", "4 authentication", "5 unknown model", "6 timeout"):
+        assert code in result.stdout
+    for key in ("ASK_BASE_URL", "ASK_MODEL", "ASK_API_KEY", "ASK_API_KEY_FILE", "~/.config/ask/config"):
+        assert key in result.stdout
+
+
+def test_short_help_is_the_same(env):
+    assert ask_process.run(["-h"], env).stdout == ask_process.run(["--help"], env).stdout
+
+
+def test_runs_with_the_system_python_in_isolated_mode():
+    assert ask_process.ASK.read_text().splitlines()[0] == "#!/usr/bin/python3 -IS"
+
+
+def imported_modules(args, env):
+    """Modules `ask ARGS` imports beyond the interpreter's own start-up and `os` (frozen, ~0.3 ms)."""
+    command = ["/usr/bin/python3", "-IS", "-X", "importtime", str(ask_process.ASK), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False)
+    baseline = subprocess.run(
+        ["/usr/bin/python3", "-IS", "-X", "importtime", "-c", "import os"], capture_output=True, text=True, check=True
+    )
+
+    def names(stderr):
+        return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+    return names(result.stderr) - names(baseline.stderr)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--temperature", "9", "hi"]])
+def test_help_version_and_usage_errors_import_nothing(env, args):
+    assert imported_modules(args, env) == set()
+
+
+def test_a_request_imports_only_the_builtin_socket_module(env, closed_port):
+    # socket.py (enum, selectors), json (re), http.client (email) and the idna codec each cost
+    # milliseconds at every start; _socket is built into the interpreter.
+    env["ASK_BASE_URL"] = f"http://127.0.0.1:{closed_port}"
+    assert imported_modules(["--list-models"], env) == {"_socket"}
+    assert imported_modules(["hi"], env) == {"_socket", "_json"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--bogus", "hi"], "unknown option --bogus", id="unknown-option"),
+        pytest.param(["hi", "-m"], "-m needs a value", id="missing-value"),
+        pytest.param(["--no-stream=yes", "hi"], "--no-stream takes no value", id="flag-with-value"),
+        pytest.param(
+            ["--temperature", "hot", "hi"], "--temperature must be a number between 0 and 2", id="temperature-nan"
+        ),
+        pytest.param(
+            ["--temperature=2.5", "hi"], "--temperature must be a number between 0 and 2", id="temperature-high"
+        ),
+        pytest.param(["--max-tokens", "0", "hi"], "--max-tokens must be a positive whole number", id="max-tokens-zero"),
+        pytest.param(
+            ["--max-tokens", "1.5", "hi"], "--max-tokens must be a positive whole number", id="max-tokens-float"
+        ),
+        pytest.param(["--timeout", "-1", "hi"], "--timeout must be a number of seconds above 0", id="timeout-negative"),
+        pytest.param(["--list-models", "hi"], "--list-models takes no prompt", id="list-models-with-prompt"),
+        pytest.param([], "no prompt", id="no-prompt"),
+        pytest.param(["--base-url", "ftp://akira:4000", "hi"], "must look like http(s)://HOST[:PORT]", id="url-scheme"),
+        pytest.param(["--base-url", "akira:4000", "hi"], "must look like http(s)://HOST[:PORT]", id="url-no-scheme"),
+        pytest.param(["--base-url", "http://", "hi"], "must look like http(s)://HOST[:PORT]", id="url-no-host"),
+        pytest.param(["--base-url", "http://akira:port", "hi"], "bad port", id="url-bad-port"),
+    ],
+)
+def test_usage_errors(env, args, message):
+    result = ask_process.run(args, env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert "Try 'ask --help'." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_stdin_is_no_prompt(env):
+    result = ask_process.run([], env, stdin="  \n")
+    assert result.returncode == 2
+    assert "no prompt" in result.stderr
+
+
+def test_unreachable_gateway_names_the_url(env, closed_port):
+    url = f"http://127.0.0.1:{closed_port}"
+    for args in (["--list-models"], ["hi"]):
+        result = ask_process.run([*args, "--base-url", url], env)
+        assert result.returncode == 3
+        assert result.stdout == ""
+        assert result.stderr == f"ask: cannot reach the gateway at {url}: Connection refused\n"
+
+
+def write_config(home, text, mode=0o600):
+    path = Path(home) / ".config" / "ask" / "config"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_precedence_flag_over_env_over_config_over_default(tmp_path, closed_port):
+    def reported_url(**env_extra):
+        result = ask_process.run(args, ask_process.clean_env(tmp_path, **env_extra))
+        assert result.returncode == 3, result.stderr
+        return result.stderr.split("gateway at ")[1].split(":")[:3]
+
+    args = ["--list-models"]
+    assert reported_url() == ["http", "//localhost", "4000"]
+    write_config(tmp_path, f"# the lab\nexport ASK_BASE_URL='http://127.0.0.1:{closed_port}/v1'\n")
+    assert reported_url() == ["http", "//127.0.0.1", f"{closed_port}/v1"]
+    assert reported_url(ASK_BASE_URL="http://127.0.0.2:1") == ["http", "//127.0.0.2", "1"]
+    args = ["--list-models", "--base-url", "http://127.0.0.3:2"]
+    assert reported_url(ASK_BASE_URL="http://127.0.0.2:1") == ["http", "//127.0.0.3", "2"]
+
+
+def test_config_file_follows_xdg_config_home(tmp_path, closed_port):
+    config_home = tmp_path / "xdg"
+    (config_home / "ask").mkdir(parents=True)
+    (config_home / "ask" / "config").write_text(f"ASK_BASE_URL=http://127.0.0.1:{closed_port}\n")
+    result = ask_process.run(["--list-models"], ask_process.clean_env(tmp_path, XDG_CONFIG_HOME=config_home))
+    assert f"http://127.0.0.1:{closed_port}" in result.stderr
+
+
+@pytest.mark.parametrize("line", ["ASK_BASE_URL http://x", "ASK_BASEURL=http://x", "OPENAI_API_KEY=sk-1"])
+def test_bad_config_line_is_named(tmp_path, line):
+    path = write_config(tmp_path, f"ASK_MODEL=default\n{line}\n")
+    result = ask_process.run(["hi"], ask_process.clean_env(tmp_path))
+    assert result.returncode == 2
+    assert f"{path}:2: expected KEY=VALUE" in result.stderr
+
+
+def test_world_readable_key_in_config_is_warned_about_and_not_shown(tmp_path, closed_port):
+    key = "sk-config-secret-123"
+    write_config(tmp_path, f"ASK_BASE_URL=http://127.0.0.1:{closed_port}\nASK_API_KEY={key}\n", mode=0o644)
+    result = ask_process.run(["hi"], ask_process.clean_env(tmp_path))
+    assert "holds ASK_API_KEY and others can read it: chmod 600 it" in result.stderr
+    assert key not in result.stderr + result.stdout
+    assert result.returncode == 3
+
+
+@pytest.fixture
+def full_backlog():
+    """A loopback port whose listen queue is full: the kernel drops new connections' SYNs, as with a
+    tailnet host that is down, so connecting hangs until ask's timeout."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    waiting = []
+    for _ in range(4):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        waiting.append(client)
+    yield port
+    for s in [*waiting, server]:
+        s.close()
+
+
+def test_a_host_that_never_accepts_is_unreachable_after_the_timeout(env, full_backlog):
+    url = f"http://127.0.0.1:{full_backlog}"
+    start = time.monotonic()
+    result = ask_process.run(["--timeout", "0.5", "--list-models", "--base-url", url], env)
+    assert 0.4 < time.monotonic() - start < 10
+    assert (result.returncode, result.stdout) == (3, "")
+    assert result.stderr == f"ask: cannot reach the gateway at {url}: no answer within 0.5 s\n"
+
+
+@contextlib.contextmanager
+def raw_server(reply):
+    """A loopback TCP server that reads the request and sends REPLY (bytes, or None: stay silent)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(30)
+    stop = threading.Event()
+
+    def serve():
+        with contextlib.suppress(OSError), server.accept()[0] as conn:
+            conn.recv(65536)
+            if reply is not None:
+                conn.sendall(reply)
+            stop.wait(30)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=35)
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "message"),
+    [
+        pytest.param(
+            None, 6, "ask: timed out: the gateway at {url} sent nothing for 0.5 s (raise --timeout)", id="silent"
+        ),
+        pytest.param(
+            b"SSH-2.0-OpenSSH_9.2\r\n", 1, "ask: {url} did not answer with HTTP: 'SSH-2.0-OpenSSH_9.2'", id="not-http"
+        ),
+        pytest.param(
+            b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"data": [',
+            6,
+            "ask: timed out: the gateway at {url} sent nothing for 0.5 s (raise --timeout)",
+            id="stalls-mid-body",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\nnope",
+            1,
+            "ask: {url}/v1/models did not answer with JSON",
+            id="not-json",
+        ),
+        pytest.param(
+            b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"object": 1}\n',
+            1,
+            "ask: {url}/v1/models did not answer with a model list",
+            id="not-a-model-list",
+        ),
+    ],
+)
+def test_a_server_that_is_not_a_gateway(env, reply, code, message):
+    with raw_server(reply) as url:
+        result = ask_process.run(["--timeout", "0.5", "--list-models", "--base-url", url], env)
+    assert (result.returncode, result.stdout) == (code, "")
+    assert result.stderr == message.format(url=url) + "\n"

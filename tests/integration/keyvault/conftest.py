@@ -24,12 +24,15 @@ SECRETS = {
 AZURE_VARIABLES = [name for name in os.environ if name.startswith(("AZURE_", "IDENTITY_", "MSI_"))]
 
 
-def pytest_configure(config):
+@pytest.fixture(scope="session", autouse=True)
+def _collection_loader():
+    """Expose this checkout as tailnet.llm to Ansible's loaders (unless tests/unit's conftest already did)."""
     link = REPO / "build" / "collections" / "ansible_collections" / "tailnet" / "llm"
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.relpath(REPO, link.parent))
-    init_plugin_loader([str(REPO / "build" / "collections")])
+    if not any(type(finder).__name__ == "_AnsibleCollectionFinder" for finder in sys.meta_path):
+        init_plugin_loader([str(REPO / "build" / "collections")])
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ def _closed_port():
 
 
 def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None):
-    """Run playbooks/secrets-sync.yml with -vvv against the test host; assert no value in its output."""
+    """Run playbooks/secrets-sync.yml with -vvv --diff against the test host; assert no value in its output."""
     inventory = {
         "llm_gateways": {
             "hosts": {
@@ -151,6 +151,7 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None)
         [
             str(REPO / ".venv/bin/ansible-playbook"),
             "-vvv",
+            "--diff",
             "-i",
             str(tmp_path / "inventory.json"),
             "-e",
@@ -166,7 +167,7 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None)
     )
     output = result.stdout + result.stderr
     for value in _values(vault):
-        assert value not in output, "a secret value appears in the ansible-playbook -vvv output"
+        assert value not in output, "a secret value appears in the ansible-playbook -vvv --diff output"
     recap = re.search(rf"{HOST}\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
     assert recap, output[-4000:]
     return result.returncode, output, dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))

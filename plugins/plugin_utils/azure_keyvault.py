@@ -63,6 +63,24 @@ _CLIENTS = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def _after_fork_in_child():
+    """Ansible forks a worker per task: a child must not use the parent's connections, but may keep its tokens.
+
+    The parent's clients and credentials hold pooled TLS connections; two processes writing to one TLS
+    connection corrupt it. The child forgets the clients (without closing the parent's sockets) and rebuilds
+    each credential on first use, keeping the tokens the parent already has.
+    """
+    global _CACHE_LOCK
+    _CACHE_LOCK = threading.Lock()
+    _CLIENTS.clear()
+    for shared in _CREDENTIALS.values():
+        shared.forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def parse_term(term):
     """Split 'name' or 'name/version' into (name, version or None); raise AnsibleError on a bad term."""
     if not isinstance(term, str):
@@ -103,12 +121,17 @@ class _SharedCredential:
     Entra ID (or one `az` run), and later calls in the same process reuse the token.
     """
 
-    def __init__(self, credential, describe):
-        self.credential = credential
-        self.describe = describe  # what to say in errors, e.g. "auth=cli (Azure CLI login)"
+    def __init__(self, build):
+        self._build = build  # returns (credential, description)
+        self.credential, self.describe = build()  # describe: what errors say, e.g. "auth=cli (Azure CLI login)"
         self._tokens = {}
         self._lock = threading.Lock()
         self.requests = 0  # tokens actually requested from the inner credential
+
+    def forked(self):
+        """In a forked child: a new lock, and a new inner credential on first use (the old one has shared sockets)."""
+        self._lock = threading.Lock()
+        self.credential = None
 
     def get_token_info(self, *scopes, options=None):
         options = dict(options or {})
@@ -119,6 +142,8 @@ class _SharedCredential:
             fresh = token and token.expires_on - now > 300 and not (token.refresh_on and token.refresh_on <= now)
             if options.get("claims") or not fresh:
                 self.requests += 1
+                if self.credential is None:
+                    self.credential = self._build()[0]
                 if hasattr(self.credential, "get_token_info"):
                     token = self.credential.get_token_info(*scopes, options=options)
                 else:
@@ -236,7 +261,7 @@ def get_client(vault, options):
     client_key = (vault, key, options["verify_challenge_resource"], options["max_concurrency"])
     with _CACHE_LOCK:
         if key not in _CREDENTIALS:
-            _CREDENTIALS[key] = _SharedCredential(*_build_credential(options))
+            _CREDENTIALS[key] = _SharedCredential(lambda: _build_credential(options))
         credential = _CREDENTIALS[key]
         if client_key not in _CLIENTS:
             # Proxies and the CA bundle come from the environment as usual, but are read once here

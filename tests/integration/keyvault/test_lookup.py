@@ -341,3 +341,26 @@ def test_ansible_playbook_failing_fetch_names_secret_without_values(kv, tmp_path
     assert f"secret 'anthropic-api-key' not found in vault {kv.url}" in output, output[-4000:]
     assert not out.exists()
     _no_value_in(output)
+
+
+def test_forked_worker_keeps_the_token_not_the_connections(kv, lookup, sp):
+    """Ansible runs tasks in forked workers: a child reuses the parent's token over connections of its own."""
+    assert lookup.run(["litellm-master-key"], {}, **sp) == [SECRETS["litellm-master-key"]]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one lookup, its result (or error) to the parent, then exit without cleanup
+        try:
+            os.close(read_end)
+            payload = json.dumps(lookup.run(["hf-token", "openai-api-key"], {}, **sp))
+        except BaseException as exc:
+            payload = json.dumps({"error": repr(exc)})
+        os.write(write_end, payload.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        result = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert result == [SECRETS["hf-token"], SECRETS["openai-api-key"]]
+    assert len(kv.requests("token")) == 1, "the child reused the parent's token"
+    # The parent's own connection still works after the child ran.
+    assert lookup.run(["templated"], {}, **sp) == [SECRETS["templated"]]

@@ -41,11 +41,6 @@ ExecStart=/bin/sh -c 'echo start >> {STARTS}; exec sleep infinity'
 WantedBy=multi-user.target
 """
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0,
-    reason=f"{IMAGE} missing: run `make host-image`",
-)
-
 
 def _exec(container, *command, check=True):
     return subprocess.run(["podman", "exec", container, *command], capture_output=True, text=True, check=check)
@@ -53,6 +48,8 @@ def _exec(container, *command, check=True):
 
 @pytest.fixture(scope="module")
 def host():
+    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
+        pytest.fail(f"the test host image {IMAGE} is missing: run `make host-image`")
     name = f"tnllm-secrets-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         [

@@ -3,8 +3,10 @@ usage errors, configuration precedence (seen through the URL it reports), an unr
 and start-up cost (which modules each command imports)."""
 
 import contextlib
+import json
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -271,3 +273,176 @@ def test_a_server_that_is_not_a_gateway(env, reply, code, message):
         result = ask_process.run(["--timeout", "0.5", "--list-models", "--base-url", url], env)
     assert (result.returncode, result.stdout) == (code, "")
     assert result.stderr == message.format(url=url) + "\n"
+
+
+@contextlib.contextmanager
+def recording_server(reply, tls=None):
+    """A loopback HTTP/1.1 server (over TLS with an ssl.SSLContext) that records one request
+    (request line, headers, body) and sends REPLY: what ask puts on the wire, byte for byte, and how
+    it reads an answer split anywhere."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(30)
+    seen = {}
+
+    def serve():
+        with contextlib.suppress(OSError), server.accept()[0] as conn:
+            if tls is not None:
+                conn = tls.wrap_socket(conn, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:])
+            while len(body) < int(headers.get("Content-Length", 0)):
+                body += conn.recv(65536)
+            seen.update(request_line=lines[0], headers=headers, body=body)
+            for piece in reply:
+                conn.sendall(piece)
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
+    finally:
+        thread.join(timeout=35)
+        server.close()
+
+
+COMPLETION = b'{"object": "chat.completion", "choices": [{"message": {"role": "assistant", "content": "Paris."}}]}'
+PROMPT = 'Caf\u00e9 "quoted"\ttab \U0001f600 \\ back'
+
+
+def sse_chunks(*texts):
+    """A chunked text/event-stream answer whose events are cut at awkward places."""
+    events = b"".join(
+        b"data: " + json.dumps({"choices": [{"delta": {"content": t}}]}).encode() + b"\n\n" for t in texts
+    )
+    events += b"data: [DONE]\n\n"
+    pieces = [events[i : i + 7] for i in range(0, len(events), 7)]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return [head] + [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces] + [b"0\r\n\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "extra_env", "body"),
+    [
+        pytest.param(
+            ["--no-stream", PROMPT],
+            None,
+            {},
+            {"model": "default", "messages": [{"role": "user", "content": PROMPT}], "stream": False},
+            id="defaults",
+        ),
+        pytest.param(
+            ["--no-stream", "-s", "Be brief.", "-mlab/smollm2", "--temperature", "0.5", "--max-tokens=7", "Review"],
+            "def f():\n    pass\n",
+            {"ASK_MODEL": "ignored"},
+            {
+                "model": "lab/smollm2",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Review\n\ndef f():\n    pass"},
+                ],
+                "stream": False,
+                "temperature": 0.5,
+                "max_tokens": 7,
+            },
+            id="every-option-and-stdin",
+        ),
+        pytest.param(
+            ["--no-stream"],
+            "question on stdin\n",
+            {"ASK_MODEL": "akira/qwen2.5-7b"},
+            {
+                "model": "akira/qwen2.5-7b",
+                "messages": [{"role": "user", "content": "question on stdin"}],
+                "stream": False,
+            },
+            id="stdin-only-and-env-model",
+        ),
+    ],
+)
+def test_the_request_on_the_wire(env, args, stdin, extra_env, body):
+    reply = [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION), COMPLETION]
+    with recording_server(reply) as (url, seen):
+        key = "sk-wire-test-0123456789"
+        result = ask_process.run(
+            args, {**env, **extra_env, "ASK_BASE_URL": url + "/proxy/v1/", "ASK_API_KEY": key}, stdin
+        )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Paris.\n", "")
+    assert seen["request_line"] == "POST /proxy/v1/chat/completions HTTP/1.1"
+    assert seen["headers"]["Host"] == url.split("//")[1]
+    assert seen["headers"]["Authorization"] == f"Bearer {key}"
+    assert seen["headers"]["Content-Type"] == "application/json"
+    assert json.loads(seen["body"]) == body
+
+
+def test_no_key_no_authorization_header(env):
+    reply = [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION), COMPLETION]
+    with recording_server(reply) as (url, seen):
+        result = ask_process.run(["--list-models", "--json"], {**env, "ASK_BASE_URL": url})
+    assert result.returncode == 0
+    assert result.stdout == COMPLETION.decode() + "\n"  # --json: the body exactly as sent
+    assert seen["request_line"] == "GET /v1/models HTTP/1.1"
+    assert "Authorization" not in seen["headers"]
+
+
+def test_streamed_answer_cut_anywhere(env):
+    texts = ["Hel", "lo, w\u00f6", "rld \U0001f600", "!"]
+    with recording_server(sse_chunks(*texts)) as (url, seen):
+        result = ask_process.run(["hi"], {**env, "ASK_BASE_URL": url})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "".join(texts) + "\n", "")
+    assert json.loads(seen["body"])["stream"] is True
+
+
+def test_an_error_mid_stream_is_reported(env):
+    error = b'data: {"error": {"message": "backend went away"}}\n\n'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+    first = b'data: {"choices": [{"delta": {"content": "Par"}}]}\n\n'
+    with recording_server([head % (len(first) + len(error)), first, error]) as (url, _):
+        result = ask_process.run(["hi"], {**env, "ASK_BASE_URL": url})
+    assert (result.returncode, result.stdout) == (1, "Par")
+    assert result.stderr == "ask: the gateway failed mid-answer: backend went away\n"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1: (cert path, server context)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_https(env, certificate, host):
+    cert, context = certificate
+    models = b'{"data": [{"id": "a"}, {"id": "b/c"}]}'
+    reply = [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(models), models)]
+    with recording_server(reply, tls=context) as (url, seen):
+        url = url.replace("http://127.0.0.1", f"https://{host}")
+        result = ask_process.run(["--list-models"], {**env, "ASK_BASE_URL": url, "SSL_CERT_FILE": str(cert)})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "a\nb/c\n", "")
+    assert seen["request_line"] == "GET /v1/models HTTP/1.1"
+
+
+def test_https_with_an_untrusted_certificate(env, certificate):
+    with recording_server([], tls=certificate[1]) as (url, _):
+        url = url.replace("http://", "https://")
+        result = ask_process.run(["--list-models"], {**env, "ASK_BASE_URL": url})
+    assert (result.returncode, result.stdout) == (3, "")
+    assert result.stderr.startswith(f"ask: cannot reach the gateway at {url}: TLS failed: ")
+    assert "certificate" in result.stderr

@@ -10,7 +10,7 @@ ASK = REPO / "roles" / "ask_cli" / "files" / "ask"
 
 def clean_env(home, **extra):
     """An environment with no ASK_* settings from this machine and a private HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASK_", "XDG_CONFIG"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASK_", "XDG_CONFIG", "XDG_CACHE"))}
     env.update(HOME=str(home), LANG="C.UTF-8")
     env.update({k: str(v) for k, v in extra.items()})
     return env

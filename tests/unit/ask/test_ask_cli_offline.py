@@ -3,7 +3,9 @@ usage errors, configuration precedence (seen through the URL it reports), an unr
 and start-up cost (which modules each command imports)."""
 
 import contextlib
+import functools
 import json
+import marshal
 import re
 import socket
 import ssl
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
 import ask_process
 
 REPO = ask_process.REPO
+VERSION = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
 
 
 @pytest.fixture
@@ -57,13 +60,87 @@ def test_short_help_is_the_same(env):
     assert ask_process.run(["-h"], env).stdout == ask_process.run(["--help"], env).stdout
 
 
-def test_runs_with_the_system_python_in_isolated_mode():
-    assert ask_process.ASK.read_text().splitlines()[0] == "#!/usr/bin/python3 -IS"
+def loader():
+    """The code sh hands to `/usr/bin/python3 -IS -c` (the lines between the shebang and the docstring)."""
+    text = ask_process.ASK.read_text()
+    return text.split('"exec" "/usr/bin/python3" "-IS" "-c" """', 1)[1].split('""" "$0" "$@"', 1)[0]
+
+
+def test_sh_runs_the_system_python_in_isolated_mode_through_the_loader():
+    lines = ask_process.ASK.read_text().splitlines()
+    assert lines[0] == "#!/bin/sh"
+    assert lines[2] == '"exec" "/usr/bin/python3" "-IS" "-c" """'
+    assert "$" not in loader()
+    assert "`" not in loader()
+    assert "\\" not in loader()  # nothing sh would expand inside the double quotes
+
+
+def test_python_runs_the_file_too(env):
+    result = subprocess.run(
+        ["/usr/bin/python3", str(ask_process.ASK), "--version"], capture_output=True, text=True, env=env, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, ask_process.run(["--version"], env).stdout, "")
+
+
+def cache_files(home):
+    return sorted((Path(home) / ".cache" / "ask").iterdir())
+
+
+def test_compiled_code_is_cached_privately_and_reused(tmp_path, env):
+    assert ask_process.run(["--version"], env).returncode == 0
+    (cache,) = cache_files(tmp_path)
+    assert cache.parent.stat().st_mode & 0o777 == 0o700
+    assert cache.stat().st_mode & 0o777 == 0o600
+    before = cache.stat()
+    assert ask_process.run(["--version"], env).returncode == 0
+    assert cache_files(tmp_path) == [cache]
+    assert (cache.stat().st_ino, cache.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # The cached code is what runs: put another program in its place.
+    cache.write_bytes(marshal.dumps(compile("print('from the cache')", "x", "exec")))
+    assert ask_process.run(["--version"], env).stdout == "from the cache\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "mode"),
+    [
+        pytest.param(marshal.dumps(compile("print('from the cache')", "x", "exec")), 0o666, id="writable-by-others"),
+        pytest.param(marshal.dumps(compile("print('from the cache')", "x", "exec")), 0o620, id="writable-by-group"),
+        pytest.param(b"\xe3garbage", 0o600, id="corrupt"),
+        pytest.param(b"", 0o600, id="empty"),
+    ],
+)
+def test_an_untrusted_or_broken_cache_is_replaced(tmp_path, env, content, mode):
+    ask_process.run(["--version"], env)
+    (cache,) = cache_files(tmp_path)
+    cache.write_bytes(content)
+    cache.chmod(mode)
+    result = ask_process.run(["--version"], env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"ask {VERSION}\n", "")
+    assert cache.stat().st_mode & 0o777 == 0o600
+    assert marshal.loads(cache.read_bytes()).co_filename == str(ask_process.ASK)
+
+
+def test_no_writable_cache_still_works(tmp_path, env):
+    (tmp_path / "not-a-dir").write_text("")
+    result = ask_process.run(["--version"], {**env, "XDG_CACHE_HOME": str(tmp_path / "not-a-dir")})
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"ask {VERSION}\n", "")
+
+
+def test_a_changed_file_is_compiled_again(tmp_path, env):
+    copy = tmp_path / "ask"
+    copy.write_bytes(ask_process.ASK.read_bytes())
+    copy.chmod(0o755)
+    run = functools.partial(subprocess.run, capture_output=True, text=True, env=env, check=True)
+    assert run([str(copy), "--version"]).stdout == f"ask {VERSION}\n"
+    copy.write_text(copy.read_text().replace(f'__version__ = "{VERSION}"', '__version__ = "9.9.9"'))
+    assert run([str(copy), "--version"]).stdout == "ask 9.9.9\n"
+    assert len(cache_files(tmp_path)) == 2
 
 
 def imported_modules(args, env):
-    """Modules `ask ARGS` imports beyond the interpreter's own start-up and `os` (frozen, ~0.3 ms)."""
-    command = ["/usr/bin/python3", "-IS", "-X", "importtime", str(ask_process.ASK), *args]
+    """Modules `ask ARGS` (through its loader) imports beyond the interpreter's own start-up and
+    `os` (frozen, ~0.3 ms)."""
+    command = ["/usr/bin/python3", "-IS", "-X", "importtime", "-c", loader(), str(ask_process.ASK), *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False)
     baseline = subprocess.run(
         ["/usr/bin/python3", "-IS", "-X", "importtime", "-c", "import os"], capture_output=True, text=True, check=True

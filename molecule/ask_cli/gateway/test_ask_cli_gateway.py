@@ -28,4 +28,3 @@ def test_answers_a_question(host):
     rc, stdout, stderr = ask_as_key_user(host, "--max-tokens 24 'What is the capital of France?'")
     assert (rc, stderr) == (0, "")
     assert stdout.strip()
-    assert stdout.endswith("\n")

@@ -66,7 +66,7 @@ molecule-ask-cli: install ## Molecule scenario of the ask_cli role (podman test 
 
 .PHONY: deploy-ask-cli
 deploy-ask-cli: install ## Install the `ask` client on the workstations (LIMIT=host)
-	$(BIN)/ansible-playbook playbooks/deploy-ask-cli.yml $(limit_arg)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/deploy-ask-cli.yml $(limit_arg)
 
 .PHONY: bench-ask
 bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` against curl and `llm` on a loopback gateway
@@ -79,6 +79,14 @@ test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI run
 deploy-litellm: install ## Deploy vLLM, LiteLLM and firewalld on the gateways (LIMIT=host)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/akira/deploy-litellm.yml $(limit_arg)
 
+.PHONY: secrets-sync
+secrets-sync: install ## Write the gateway's secrets from Azure Key Vault into its .env (LIMIT=host)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/secrets-sync.yml $(limit_arg)
+
+.PHONY: bench-keyvault
+bench-keyvault: install ## Benchmark the Key Vault lookup against the sequential way, on a local vault
+	$(BIN)/python benchmarks/keyvault_bench.py
+
 .PHONY: podman-setup
 podman-setup: ## Install and configure podman for the lab and test hosts (Debian/Ubuntu, as root)
 	tests/lab/setup-podman.sh
@@ -88,8 +96,9 @@ host-image: podman-setup ## Build the systemd test-host image (only when its inp
 	tests/lab/images.sh host
 
 .PHONY: images
-images: podman-setup ## Build the lab images: host, LiteLLM, vLLM CPU (only when their inputs changed)
-	tests/lab/images.sh host litellm vllm-cpu
+images: podman-setup ## Build the lab images (host, LiteLLM, vLLM CPU) if their inputs changed; fill build/images/store
+	tests/lab/images.sh host
+	tests/lab/images.sh export litellm vllm-cpu >/dev/null
 
 .PHONY: molecule-stack
 molecule-stack: install images ## The stack scenario: converge, idempotence, verify (testinfra), destroy
@@ -109,5 +118,5 @@ validate-litellm: install ## Run the testinfra suite against the real hosts of t
 	$(BIN)/pytest -p no:cacheprovider tests/testinfra --connection=ansible --ansible-inventory=$(INVENTORY)
 
 .PHONY: bench-gateway
-bench-gateway: ## Latency the gateway adds, against the lab (make lab first)
-	$(PYTHON) benchmarks/gateway_bench.py
+bench-gateway: install ## Latency the gateway adds, against the lab (make lab first)
+	$(BIN)/python benchmarks/gateway_bench.py

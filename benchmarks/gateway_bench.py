@@ -11,6 +11,7 @@ Bounded: --requests per path (default 30) and --seconds in all (default 300).
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ import http.client, json, statistics, sys, time
 
 requests, seconds, gateway_port, vllm_port, vllm_model, base_dir = sys.argv[1:7]
 requests, seconds = int(requests), float(seconds)
-key = next(line.split("=", 1)[1] for line in open(base_dir + "/.env") if line.startswith("LITELLM_MASTER_KEY="))
+key = next(line.split("=", 1)[1].strip() for line in open(base_dir + "/.env") if line.startswith("LITELLM_MASTER_KEY="))
 messages = [{"role": "user", "content": "Reply with one word: hello"}]
 
 
@@ -81,7 +82,9 @@ def main():
         check=False,
     )
     if result.returncode != 0:
-        sys.exit(f"probe failed on {args.host}: {result.stderr.strip()[-2000:]}")
+        # never show the master key, whatever the probe's traceback quotes
+        stderr = re.sub(r"sk-[A-Za-z0-9_-]+", "sk-***", result.stderr.strip()[-2000:])
+        sys.exit(f"probe failed on {args.host}: {stderr}")
 
     times = json.loads(result.stdout)
     n = len(times["gateway"])

@@ -92,23 +92,8 @@ class LookupModule(LookupBase):
                 f"azure_keyvault: unknown option(s) {', '.join(unknown)}; the options are "
                 f"{', '.join(sorted(o for o in self._options if not o.startswith('_')))}"
             )
-        names = (
-            "vault_url",
-            "auth",
-            "tenant_id",
-            "client_id",
-            "client_secret",
-            "client_certificate_path",
-            "client_certificate_password",
-            "federated_token_file",
-            "authority_host",
-            "disable_instance_discovery",
-            "verify_challenge_resource",
-            "timeout",
-            "retries",
-            "max_concurrency",
-        )
-        options = {name: self.get_option(name) for name in names}
+        # Every documented option (this plugin's and the doc fragment's) but the terms and the default.
+        options = {name: self.get_option(name) for name in self._options if name not in ("_terms", "default")}
         extra = {"default": self.get_option("default")} if "default" in kwargs else {}
         start = time.monotonic()
         values = fetch_secrets(self._flatten(terms), options, **extra)

@@ -96,8 +96,8 @@ host-image: podman-setup ## Build the systemd test-host image (only when its inp
 	tests/lab/images.sh host
 
 .PHONY: images
-images: podman-setup ## Build the lab images (host, LiteLLM, vLLM CPU) if their inputs changed; fill build/images/store
-	tests/lab/images.sh host
+images: podman-setup ## Build the lab images (host, LiteLLM, vLLM CPU; in parallel) if their inputs changed; fill build/images/store
+	tests/lab/images.sh host litellm vllm-cpu
 	tests/lab/images.sh export litellm vllm-cpu >/dev/null
 
 .PHONY: molecule-stack
@@ -114,8 +114,15 @@ lab-destroy: install ## Remove the lab's test hosts and networks
 	$(BIN)/molecule destroy -s stack
 
 .PHONY: validate-litellm
-validate-litellm: install ## Run the testinfra suite against the real hosts of the inventory
-	$(BIN)/pytest -p no:cacheprovider tests/testinfra --connection=ansible --ansible-inventory=$(INVENTORY)
+validate-litellm: install ## Check the real hosts of the inventory over SSH (changes nothing: no kill, restart or write)
+	$(BIN)/pytest -p no:cacheprovider tests/testinfra --ignore=tests/testinfra/faults \
+	  --connection=ansible --ansible-inventory=$(INVENTORY)
+
+.PHONY: fault-litellm
+fault-litellm: install ## Kill the gateway's services and watch them come back (a lab's INVENTORY, never production)
+	@if [ "$(INVENTORY)" = inventory/hosts.yml ]; then echo "fault-litellm kills services: give a lab's INVENTORY=" >&2; exit 2; fi
+	TAILNET_LLM_FAULTS=yes $(BIN)/pytest -p no:cacheprovider tests/testinfra/faults \
+	  --connection=ansible --ansible-inventory=$(INVENTORY)
 
 .PHONY: bench-gateway
 bench-gateway: install ## Latency the gateway adds, against the lab (make lab first)

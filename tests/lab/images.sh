@@ -3,7 +3,7 @@
 # Each image is tagged with a hash of its inputs, so it is built once and rebuilt only when
 # an input changes; `localhost/tailnet-llm/NAME:lab` always points at the current build.
 #
-#   tests/lab/images.sh base host        # build what is missing, print nothing else
+#   tests/lab/images.sh host litellm     # build what is missing (in parallel), print nothing else
 #   tests/lab/images.sh --tag host       # print the content tag of an image
 #   tests/lab/images.sh export litellm   # build what is missing, copy it into the lab image store
 #                                        # (once per tag), print the store's path
@@ -48,11 +48,11 @@ build_base() {
   rm -rf "$rootfs"
 }
 
-wheels() { # the pinned wheels an image installs, into build/wheels (mounted at /wheels in the build)
+wheels() { # the pinned wheels an image installs, into build/wheels/NAME (mounted at /wheels in the build)
   local req
   for req in $(inputs "$1" | grep '\.txt$'); do
     # pip's cache and PIP_FIND_LINKS (torch 2.13.0+cpu) serve what this machine already has.
-    python3 -m pip wheel -q --no-deps -w "$repo/build/wheels" -r "$req" 2> >(grep -v 'is ignored' >&2)
+    python3 -m pip wheel -q --no-deps -w "$repo/build/wheels/$1" -r "$req" 2> >(grep -v 'is ignored' >&2)
   done
 }
 
@@ -64,10 +64,11 @@ build() {
     if [ "$name" = base ]; then
       build_base
     else
+      mkdir -p "$repo/build/wheels/$name"
       wheels "$name"
       podman build -q --network host --build-arg "BASE=$prefix/base:$(tag base)" \
         -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
-        -v "$repo/build/wheels:/wheels:ro" \
+        -v "$repo/build/wheels/$name:/wheels:ro" \
         -f "$here/images/$name.Containerfile" -t "$prefix/$name:$t" "$repo" >/dev/null
     fi
   fi
@@ -91,6 +92,20 @@ export_image() { # copy an image into the lab image store, tag it :lab there, dr
   fi
 }
 
+parallel() { # run `$1 NAME` for every NAME at once (the images only share base); fail if any failed
+  local fn=$1 pids=() name pid failed=0
+  shift
+  for name in "$@"; do
+    [ "$name" = base ] && continue
+    "$fn" "$name" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+  done
+  return "$failed"
+}
+
 case ${1:-} in
   --tag)
     tag "$2"
@@ -98,19 +113,16 @@ case ${1:-} in
     ;;
   export)
     shift
-    mkdir -p "$repo/build/wheels" "$store"
+    mkdir -p "$store"
+    build base
+    parallel build "$@"
     for name in "$@"; do
-      build base
-      build "$name"
       export_image "$name"
     done
     echo "$store"
     ;;
   *)
-    mkdir -p "$repo/build/wheels"
-    for name in "$@"; do
-      [ "$name" = base ] || build base
-      build "$name"
-    done
+    build base
+    parallel build "$@"
     ;;
 esac

@@ -5,13 +5,13 @@
 set -euo pipefail
 
 need=()
-for cmd in podman runc debootstrap curl; do
+for cmd in podman runc debootstrap curl ssh; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 done
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq podman runc debootstrap curl iproute2 >/dev/null
+  apt-get install -y -qq podman runc debootstrap curl iproute2 openssh-client >/dev/null
 fi
 
 # crun cannot raise RLIMIT_NOFILE here and does not support cgroup v1 hybrid mode.

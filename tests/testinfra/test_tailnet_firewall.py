@@ -1,17 +1,20 @@
-"""firewalld on the gateways, seen from the other hosts: only sources inside the tailnet reach the gateway.
+"""firewalld on the gateways, seen from the other hosts, over IPv4 and IPv6.
 
-Each client tries every address of every gateway. A connection must succeed exactly when the
-client's own source address for that route lies in the tailnet's ranges.
+Each client tries every address of every gateway. The gateway's port must answer exactly when the
+client's own source address for that route lies in the tailnet's ranges; SSH must answer as it did
+before the deploy (the lab records that in its prepare step), and from the tailnet in any case.
 """
 
 import ipaddress
+import json
+import os
+import pathlib
 
+import pytest
 import testinfra
-from conftest import gateway_settings, inventory_vars
+from conftest import gateway_settings, global_addresses, inventory_vars, source_for, url_host
 
 testinfra_hosts = ["ansible://llm_clients_linux", "ansible://lab_outsiders"]
-
-TAILNET_DEFAULT = ["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
 
 
 def _gateways(host):
@@ -20,33 +23,49 @@ def _gateways(host):
     return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in names]
 
 
-def _addresses(gateway):
-    out = gateway.check_output("ip -o -4 addr show scope global")
-    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+def _routes(host):
+    """(gateway settings, gateway address, this host's source address or None) for every gateway address."""
+    routes = [(gateway_settings(gw), a, source_for(host, a)) for gw in _gateways(host) for a in global_addresses(gw)]
+    assert routes, "no gateway address to try"
+    return routes
 
 
-def _source_for(host, address):
-    result = host.run("ip -o route get %s", address)
-    if result.rc != 0:
-        return None
-    words = result.stdout.split()
-    return words[words.index("src") + 1] if "src" in words else None
+def _in_tailnet(source, ranges):
+    return source is not None and any(ipaddress.ip_address(source) in r for r in ranges)
 
 
-def test_gateway_port_answers_only_tailnet_sources(host):
+def _ssh_answers(host, address):
+    result = host.run("timeout 5 bash -c %s _ %s", "exec 3<>/dev/tcp/$1/22 && head -c 7 <&3", address)
+    return result.stdout.startswith("SSH-2.0")
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_gateway_port_answers_only_tailnet_sources(host, family):
     outcomes = []
-    for gateway in _gateways(host):
-        gw = gateway_settings(gateway)
-        ranges = [ipaddress.ip_network(r) for r in inventory_vars(gateway).get("firewalld_sources", TAILNET_DEFAULT)]
-        for address in _addresses(gateway):
-            source = _source_for(host, address)
-            expected = source is not None and any(ipaddress.ip_address(source) in r for r in ranges)
-            code = host.run(
-                "curl -s -o /dev/null -w '%%{http_code}' --connect-timeout 3 --max-time 10 http://%s:%s/health/liveliness",
-                address,
-                str(gw["port"]),
-            ).stdout
-            outcomes.append((address, source, expected, code == "200"))
-    assert outcomes, "no gateway address to try"
+    for gw, address, source in _routes(host):
+        if ipaddress.ip_address(address).version != family:
+            continue
+        code = host.run(
+            "curl -s -o /dev/null -w '%%{http_code}' --connect-timeout 3 --max-time 10 http://%s:%s/health/liveliness",
+            url_host(address),
+            str(gw["port"]),
+        ).stdout
+        outcomes.append((address, source, _in_tailnet(source, gw["sources"]), code == "200"))
+    assert outcomes, f"no IPv{family} gateway address"
     wrong = [o for o in outcomes if o[2] != o[3]]
     assert not wrong, "(address, source, expected reachable, reachable): " + repr(wrong)
+
+
+def test_ssh_answers_as_before_the_deploy(host):
+    """SSH on every gateway address answers from every host that reached it before; from the tailnet, always."""
+    before_file = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+    before_file = before_file / f"ssh-before-{inventory_vars(host)['inventory_hostname']}.json"
+    before = json.loads(before_file.read_text()) if before_file.exists() else {}
+    outcomes = []
+    for gw, address, source in _routes(host):
+        expected = before.get(address, _in_tailnet(source, gw["sources"]))
+        outcomes.append((address, source, expected, _ssh_answers(host, address)))
+    wrong = [o for o in outcomes if o[2] and not o[3]]
+    assert not wrong, "(address, source, answered before, answers now): " + repr(wrong)
+    if before:
+        assert {o[0] for o in outcomes} == set(before), "the gateways' addresses changed since the deploy began"

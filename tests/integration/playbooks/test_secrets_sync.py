@@ -12,78 +12,48 @@ import re
 import socket
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
+from testhost import podman_exec as _exec
+from testhost import systemd_host
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "keyvault"))
 
 from kvserver import KeyVaultServer  # noqa: E402
 
-IMAGE = "localhost/tailnet-llm/host:lab"
 HOST = "lab-akira"
 ENV_FILE = "/flux/apps/litellm/.env"
-STARTS = "/var/lib/litellm-starts"
+VLLM_ENV_FILE = "/flux/apps/vllm/.env"
+LITELLM_UNIT, LITELLM_STARTS = "litellm", "/var/lib/litellm-starts"
+VLLM_UNIT, VLLM_STARTS = "vllm", "/var/lib/vllm-starts"
 CLIENT_SECRET = "sync-test-client-secret-4d1e"
 MAPPING = {
     "LITELLM_MASTER_KEY": "litellm-master-key",
     "OPENAI_API_KEY": "openai-api-key",
-    "HF_TOKEN": "hf-token",
 }
-# A stand-in for the real unit: every start appends a line, so restarts can be counted.
-UNIT = f"""[Unit]
-Description=stand-in LiteLLM gateway for the secrets-sync test
+VLLM_MAPPING = {"HF_TOKEN": "hf-token"}
+
+
+def _unit(name, starts):
+    """A stand-in for a real unit: every start appends a line, so restarts can be counted."""
+    return f"""[Unit]
+Description=stand-in {name} for the secrets-sync test
 [Service]
-ExecStart=/bin/sh -c 'echo start >> {STARTS}; exec sleep infinity'
+ExecStart=/bin/sh -c 'echo start >> {starts}; exec sleep infinity'
 [Install]
 WantedBy=multi-user.target
 """
 
 
-def _exec(container, *command, check=True):
-    return subprocess.run(["podman", "exec", container, *command], capture_output=True, text=True, check=check)
-
-
 @pytest.fixture(scope="module")
 def host():
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail(f"the test host image {IMAGE} is missing: run `make host-image`")
-    name = f"tnllm-secrets-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [
-            "podman",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--privileged",
-            "--systemd=always",
-            "--cgroupns=host",
-            "-v",
-            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            IMAGE,
-            "/sbin/init",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        state = ""
-        while time.monotonic() < deadline:
-            state = _exec(name, "systemctl", "is-system-running", check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(0.5)
-        assert state in ("running", "degraded"), f"systemd in the test host did not come up: {state!r}"
-        _exec(name, "sh", "-c", f"cat > /etc/systemd/system/litellm.service <<'EOF'\n{UNIT}EOF")
+    with systemd_host("tnllm-secrets") as name:
+        for unit, starts in ((LITELLM_UNIT, LITELLM_STARTS), (VLLM_UNIT, VLLM_STARTS)):
+            _exec(name, "sh", "-c", f"cat > /etc/systemd/system/{unit}.service <<'EOF'\n{_unit(unit, starts)}EOF")
         _exec(name, "systemctl", "daemon-reload")
-        _exec(name, "systemctl", "enable", "--now", "litellm.service")
+        _exec(name, "systemctl", "enable", "--now", f"{LITELLM_UNIT}.service", f"{VLLM_UNIT}.service")
         yield name
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +79,7 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None):
+def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None, vllm_mapping=VLLM_MAPPING):
     """Run playbooks/secrets-sync.yml with -vvv --diff against the test host; assert no value in its output."""
     inventory = {
         "llm_gateways": {
@@ -119,6 +89,7 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None)
                     "ansible_host": host,
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "litellm_keyvault_secrets": mapping,
+                    "vllm_keyvault_secrets": vllm_mapping,
                     **(hostvars or {}),
                 }
             }
@@ -170,44 +141,64 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None)
     return result.returncode, output, dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))
 
 
-def _env_file(host):
-    raw = _exec(host, "cat", ENV_FILE).stdout
-    return raw, dict(line.split("=", 1) for line in raw.splitlines() if line and not line.startswith("#"))
+def _env_file(host, path=ENV_FILE):
+    """The raw file, and the variables it gives its service as the container's shell reads it."""
+    raw = _exec(host, "cat", path).stdout
+    listed = _exec(host, "env", "-i", "/bin/sh", "-c", f"set -a && . {path} && exec env -0").stdout
+    pairs = (item.split("=", 1) for item in listed.split("\0") if "=" in item)
+    return raw, {name: value for name, value in pairs if name not in ("PWD", "SHLVL", "_")}
 
 
-def _fingerprint(host):
-    stat = _exec(host, "stat", "-c", "%a %U %G %Y.%y", ENV_FILE).stdout.strip()
-    return hashlib.sha256(_exec(host, "cat", ENV_FILE).stdout.encode()).hexdigest(), stat
+def _fingerprint(host, path=ENV_FILE):
+    stat = _exec(host, "stat", "-c", "%a %U %G %Y.%y", path).stdout.strip()
+    return hashlib.sha256(_exec(host, "cat", path).stdout.encode()).hexdigest(), stat
 
 
-def _starts(host):
-    return len(_exec(host, "cat", STARTS).stdout.splitlines())
+def _starts(host, starts=LITELLM_STARTS):
+    return len(_exec(host, "cat", starts).stdout.splitlines())
 
 
-def test_first_sync_writes_the_env_file_and_restarts(host, vault, tmp_path):
+def test_first_sync_writes_the_env_files_and_restarts(host, vault, tmp_path):
     assert _starts(host) == 1
+    assert _starts(host, VLLM_STARTS) == 1
     rc, output, recap = _sync(host, vault, tmp_path)
     assert rc == 0, output[-4000:]
     assert recap["changed"] >= 1
-    _raw, env = _env_file(host)
-    assert env == {
+    assert _env_file(host)[1] == {
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_MASTER_KEY": "sk-sync-master-9f3a1c",
         "OPENAI_API_KEY": "sk-openai-sync-2b7d",
-        "HF_TOKEN": "hf_{{ lookup('ansible.builtin.env', 'HOME') }}_sync",  # written as is, never templated
     }
-    assert _exec(host, "stat", "-c", "%a %U %G", ENV_FILE).stdout.split() == ["600", "root", "root"]
+    vllm_env = _env_file(host, VLLM_ENV_FILE)[1]
+    # written as is, never templated; and only there
+    assert vllm_env["HF_TOKEN"] == "hf_{{ lookup('ansible.builtin.env', 'HOME') }}_sync"
+    assert "LITELLM_MASTER_KEY" not in vllm_env
+    assert "OPENAI_API_KEY" not in vllm_env
+    for path in (ENV_FILE, VLLM_ENV_FILE):
+        assert _exec(host, "stat", "-c", "%a %U %G", path).stdout.split() == ["600", "root", "root"]
     assert _starts(host) == 2, "one restart for the new file"
+    assert _starts(host, VLLM_STARTS) == 2, "one restart for the new file"
     assert _exec(host, "systemctl", "is-active", "litellm").stdout.strip() == "active"
 
 
 def test_second_sync_changes_nothing(host, vault, tmp_path):
-    before = _fingerprint(host)
+    before = _fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)
     rc, output, recap = _sync(host, vault, tmp_path)
     assert rc == 0, output[-4000:]
     assert recap["changed"] == 0, output[-4000:]
-    assert _fingerprint(host) == before
+    assert (_fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)) == before
     assert _starts(host) == 2
+    assert _starts(host, VLLM_STARTS) == 2
+
+
+def test_rotated_hf_token_restarts_vllm_only(host, vault, tmp_path):
+    vault.set_secret("hf-token", "hf_rotated_5e0b")
+    rc, output, recap = _sync(host, vault, tmp_path)
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] >= 1
+    assert _env_file(host, VLLM_ENV_FILE)[1]["HF_TOKEN"] == "hf_rotated_5e0b"
+    assert _starts(host, VLLM_STARTS) == 3, "exactly one vLLM restart for the rotated token"
+    assert _starts(host) == 2, "LiteLLM never gets the token, so it is not restarted"
 
 
 def test_changed_secret_restarts_once(host, vault, tmp_path):
@@ -217,6 +208,7 @@ def test_changed_secret_restarts_once(host, vault, tmp_path):
     assert recap["changed"] >= 1
     assert _env_file(host)[1]["OPENAI_API_KEY"] == "sk-openai-rotated-8c1e"
     assert _starts(host) == 3, "exactly one restart for the changed value"
+    assert _starts(host, VLLM_STARTS) == 3, "vLLM does not get provider keys, so it is not restarted"
 
 
 @pytest.mark.parametrize(
@@ -260,7 +252,12 @@ def test_without_azure_a_generated_master_key_is_kept(host, vault, tmp_path):
     requests_before = len(vault.requests())
     starts = _starts(host)
     rc, output, recap = _sync(
-        host, vault, tmp_path, mapping={}, hostvars={"litellm_env_secrets": {"LITELLM_MASTER_KEY": generated}}
+        host,
+        vault,
+        tmp_path,
+        mapping={},
+        vllm_mapping={},
+        hostvars={"litellm_env_secrets": {"LITELLM_MASTER_KEY": generated}},
     )
     assert rc == 0, output[-4000:]
     assert recap["changed"] >= 1

@@ -1,0 +1,77 @@
+"""`ansible-playbook --check --diff` of playbooks/akira/deploy-litellm.yml on a fresh host completes without
+error, shows no secret and leaves the host as it was. (On a converged host, molecule's stack scenario runs the
+same check and requires changed=0: molecule/stack/check-mode.yml.)
+"""
+
+import json
+import pathlib
+import re
+import subprocess
+
+import pytest
+from testhost import podman_exec, systemd_host
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+HOST = "fresh-akira"
+SECRETS = {"master": "sk-check-mode-master-7c2d", "hf": "hf_check_mode_token_91ab"}
+HOSTVARS = {
+    "vllm_accelerator": "cpu",
+    "vllm_image": "localhost/tailnet-llm/vllm-cpu:lab",
+    "vllm_image_pull": False,
+    "vllm_env_secrets": {"HF_TOKEN": SECRETS["hf"]},
+    "vllm_backends": [
+        {
+            "name": "akira-local",
+            "host": "127.0.0.1",
+            "port": 8000,
+            "models": [{"id": "smollm2-135m", "alias": "akira/smollm2-135m", "max_model_len": 2048}],
+        }
+    ],
+    "litellm_image": "localhost/tailnet-llm/litellm",
+    "litellm_image_tag": "lab",
+    "litellm_image_pull": False,
+    "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRETS["master"]},
+}
+LEFTOVERS = "ls -d /flux /etc/systemd/system/vllm.service /etc/systemd/system/litellm.service"
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    with systemd_host("tnllm-check") as name:
+        yield name
+
+
+def _state(host):
+    return (
+        podman_exec(host, "sh", "-c", LEFTOVERS + " 2>/dev/null", check=False).stdout,
+        podman_exec(host, "sh", "-c", "firewall-cmd --list-all-zones 2>&1", check=False).stdout,
+    )
+
+
+def test_check_mode_on_a_fresh_host_completes_and_changes_nothing(fresh, tmp_path):
+    before = _state(fresh)
+    inventory = {
+        "llm_gateways": {
+            "hosts": {HOST: {"ansible_connection": "containers.podman.podman", "ansible_host": fresh, **HOSTVARS}}
+        }
+    }
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    command = [str(REPO / ".venv/bin/ansible-playbook"), "--check", "--diff", "-vvv"]
+    result = subprocess.run(
+        [*command, "-i", str(tmp_path / "inventory.json"), str(REPO / "playbooks/akira/deploy-litellm.yml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    leaked = [name for name, value in SECRETS.items() if value in output]
+    assert not leaked, f"secrets {leaked} appear in the output of --check --diff -vvv"
+    recap = re.search(rf"{HOST}\s*: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert recap, output[-4000:]
+    assert result.returncode == 0, output[-4000:]
+    assert recap.group(2) == "0"
+    assert recap.group(3) == "0"
+    assert int(recap.group(1)) > 0, "check mode on a fresh host must report what it would change"
+    assert _state(fresh) == before, "check mode changed the host"

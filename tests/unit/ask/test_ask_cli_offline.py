@@ -1,11 +1,14 @@
 """The real `ask` client, run as a subprocess, on everything that needs no gateway: help, version,
 usage errors, configuration precedence (seen through the URL it reports), an unreachable gateway,
-and start-up cost (which modules each command imports)."""
+start-up cost (which modules each command imports), and, against loopback stub servers, the
+request on the wire and the protocol's edge cases: redirects, 200s that are not the expected
+body, streams cut anywhere, TLS."""
 
+import ast
+import collections
 import contextlib
-import functools
+import http.server
 import json
-import marshal
 import re
 import socket
 import ssl
@@ -60,21 +63,6 @@ def test_short_help_is_the_same(env):
     assert ask_process.run(["-h"], env).stdout == ask_process.run(["--help"], env).stdout
 
 
-def loader():
-    """The code sh hands to `/usr/bin/python3 -IS -c` (the lines between the shebang and the docstring)."""
-    text = ask_process.ASK.read_text()
-    return text.split('"exec" "/usr/bin/python3" "-IS" "-c" """', 1)[1].split('""" "$0" "$@"', 1)[0]
-
-
-def test_sh_runs_the_system_python_in_isolated_mode_through_the_loader():
-    lines = ask_process.ASK.read_text().splitlines()
-    assert lines[0] == "#!/bin/sh"
-    assert lines[2] == '"exec" "/usr/bin/python3" "-IS" "-c" """'
-    assert "$" not in loader()
-    assert "`" not in loader()
-    assert "\\" not in loader()  # nothing sh would expand inside the double quotes
-
-
 def test_python_runs_the_file_too(env):
     result = subprocess.run(
         ["/usr/bin/python3", str(ask_process.ASK), "--version"], capture_output=True, text=True, env=env, check=False
@@ -82,65 +70,29 @@ def test_python_runs_the_file_too(env):
     assert (result.returncode, result.stdout, result.stderr) == (0, ask_process.run(["--version"], env).stdout, "")
 
 
-def cache_files(home):
-    return sorted((Path(home) / ".cache" / "ask").iterdir())
+def test_a_plain_python_script_run_by_the_system_python():
+    text = ask_process.ASK.read_text()
+    assert text.splitlines()[0] == "#!/usr/bin/python3 -IS"
+    imported = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    assert imported == {"os", "sys", "json", "socket", "ssl", "http.client", "urllib.parse"}
+    for name in ("compile(", "marshal", "exec(", ".cache"):
+        assert name not in text, name
 
 
-def test_compiled_code_is_cached_privately_and_reused(tmp_path, env):
+def test_nothing_is_written_to_the_home_directory(tmp_path, env):
     assert ask_process.run(["--version"], env).returncode == 0
-    (cache,) = cache_files(tmp_path)
-    assert cache.parent.stat().st_mode & 0o777 == 0o700
-    assert cache.stat().st_mode & 0o777 == 0o600
-    before = cache.stat()
-    assert ask_process.run(["--version"], env).returncode == 0
-    assert cache_files(tmp_path) == [cache]
-    assert (cache.stat().st_ino, cache.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    # The cached code is what runs: put another program in its place.
-    cache.write_bytes(marshal.dumps(compile("print('from the cache')", "x", "exec")))
-    assert ask_process.run(["--version"], env).stdout == "from the cache\n"
+    assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("content", "mode"),
-    [
-        pytest.param(marshal.dumps(compile("print('from the cache')", "x", "exec")), 0o666, id="writable-by-others"),
-        pytest.param(marshal.dumps(compile("print('from the cache')", "x", "exec")), 0o620, id="writable-by-group"),
-        pytest.param(b"\xe3garbage", 0o600, id="corrupt"),
-        pytest.param(b"", 0o600, id="empty"),
-    ],
-)
-def test_an_untrusted_or_broken_cache_is_replaced(tmp_path, env, content, mode):
-    ask_process.run(["--version"], env)
-    (cache,) = cache_files(tmp_path)
-    cache.write_bytes(content)
-    cache.chmod(mode)
-    result = ask_process.run(["--version"], env)
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"ask {VERSION}\n", "")
-    assert cache.stat().st_mode & 0o777 == 0o600
-    assert marshal.loads(cache.read_bytes()).co_filename == str(ask_process.ASK)
-
-
-def test_no_writable_cache_still_works(tmp_path, env):
-    (tmp_path / "not-a-dir").write_text("")
-    result = ask_process.run(["--version"], {**env, "XDG_CACHE_HOME": str(tmp_path / "not-a-dir")})
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"ask {VERSION}\n", "")
-
-
-def test_a_changed_file_is_compiled_again(tmp_path, env):
-    copy = tmp_path / "ask"
-    copy.write_bytes(ask_process.ASK.read_bytes())
-    copy.chmod(0o755)
-    run = functools.partial(subprocess.run, capture_output=True, text=True, env=env, check=True)
-    assert run([str(copy), "--version"]).stdout == f"ask {VERSION}\n"
-    copy.write_text(copy.read_text().replace(f'__version__ = "{VERSION}"', '__version__ = "9.9.9"'))
-    assert run([str(copy), "--version"]).stdout == "ask 9.9.9\n"
-    assert len(cache_files(tmp_path)) == 2
-
-
-def imported_modules(args, env):
-    """Modules `ask ARGS` (through its loader) imports beyond the interpreter's own start-up and
-    `os` (frozen, ~0.3 ms)."""
-    command = ["/usr/bin/python3", "-IS", "-X", "importtime", "-c", loader(), str(ask_process.ASK), *args]
+def imported_modules(args, env, script=True):
+    """Modules `ask ARGS` (or, with script=False, `python3 ARGS`) imports beyond the interpreter's
+    own start-up (as ask's shebang runs it) and `os` (frozen, ~0.3 ms)."""
+    command = ["/usr/bin/python3", "-IS", "-X", "importtime", *([str(ask_process.ASK)] if script else []), *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False)
     baseline = subprocess.run(
         ["/usr/bin/python3", "-IS", "-X", "importtime", "-c", "import os"], capture_output=True, text=True, check=True
@@ -157,12 +109,12 @@ def test_help_version_and_usage_errors_import_nothing(env, args):
     assert imported_modules(args, env) == set()
 
 
-def test_a_request_imports_only_the_builtin_socket_module(env, closed_port):
-    # socket.py (enum, selectors), json (re), http.client (email) and the idna codec each cost
-    # milliseconds at every start; _socket is built into the interpreter.
+@pytest.mark.parametrize("args", [["--list-models"], ["hi"]])
+def test_a_request_imports_only_http_client_and_json(env, closed_port, args):
+    # http.client (with email, ssl and urllib.parse, which it imports itself) and json (re) are
+    # what a request needs; ask adds nothing of its own to every start.
     env["ASK_BASE_URL"] = f"http://127.0.0.1:{closed_port}"
-    assert imported_modules(["--list-models"], env) == {"_socket"}
-    assert imported_modules(["hi"], env) == {"_socket", "_json"}
+    assert imported_modules(args, env) == imported_modules(["-c", "import http.client, json"], env, script=False)
 
 
 @pytest.mark.parametrize(
@@ -334,13 +286,15 @@ def raw_server(reply):
         pytest.param(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\nnope",
             1,
-            "ask: {url}/v1/models did not answer with JSON",
+            "ask: {url}/v1/models did not answer with JSON"
+            " (HTTP 200, Content-Type application/json, body starts 'nope')",
             id="not-json",
         ),
         pytest.param(
             b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"object": 1}\n',
             1,
-            "ask: {url}/v1/models did not answer with a model list",
+            "ask: {url}/v1/models did not answer with a model list"
+            """ (HTTP 200, no Content-Type, body starts '{{"object": 1}}\\n')""",
             id="not-a-model-list",
         ),
     ],
@@ -523,3 +477,329 @@ def test_https_with_an_untrusted_certificate(env, certificate):
     assert (result.returncode, result.stdout) == (3, "")
     assert result.stderr.startswith(f"ask: cannot reach the gateway at {url}: TLS failed: ")
     assert "certificate" in result.stderr
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+Request = collections.namedtuple("Request", "method path headers body")
+MODELS = b'{"object": "list", "data": [{"id": "a"}, {"id": "b/c"}]}'
+KEY = "sk-redirect-test-0123456789"
+
+
+@contextlib.contextmanager
+def stub_gateway(routes, host="127.0.0.1"):
+    """A loopback HTTP/1.1 server that answers each request path from ROUTES (path -> (status,
+    headers, body), looked up when the request comes, so a test can fill it in once it knows the
+    URL) and records every request: yields (its URL, [Request(method, path, headers, body)]), header
+    names in lower case."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def answer(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            seen.append(Request(self.command, self.path, headers, body))
+            status, reply_headers, reply = routes.get(self.path, (404, {}, b'{"error": "no such path"}'))
+            self.send_response(status)
+            for name, value in reply_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = answer
+
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=30)
+
+
+def keyed(env, url):
+    return {**env, "ASK_BASE_URL": url, "ASK_API_KEY": KEY}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_listing_follows_a_redirect_like_curl(env, status):
+    routes = {
+        "/v1/models": (status, {"Location": "/moved/v1/models"}, b""),
+        "/moved/v1/models": (200, {"Content-Type": "application/json"}, MODELS),
+    }
+    with stub_gateway(routes) as (url, seen):
+        result = ask_process.run(["--list-models"], keyed(env, url))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "a\nb/c\n", "")
+    assert [(r.method, r.path) for r in seen] == [("GET", "/v1/models"), ("GET", "/moved/v1/models")]
+    assert [r.headers["authorization"] for r in seen] == [f"Bearer {KEY}"] * 2  # the same host and port
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize("args", [["--no-stream", "hi"], ["hi"]], ids=["no-stream", "stream"])
+def test_a_question_follows_307_and_308_with_its_method_and_body(env, status, args):
+    answer = COMPLETION if "--no-stream" in args else b"".join(sse_events("Paris."))
+    routes = {"/v1/chat/completions": (status, {"Location": "/new/v1/chat/completions?x=1"}, b"")}
+    with stub_gateway(routes) as (url, seen):
+        routes["/new/v1/chat/completions?x=1"] = (200, {}, answer)
+        result = ask_process.run(args, keyed(env, url))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Paris.\n", "")
+    assert [(r.method, r.path) for r in seen] == [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/new/v1/chat/completions?x=1"),
+    ]
+    assert seen[0].body == seen[1].body
+    assert json.loads(seen[1].body)["messages"] == [{"role": "user", "content": "hi"}]
+    assert seen[1].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+@pytest.mark.parametrize("args", [["--no-stream", "hi"], ["hi"]], ids=["no-stream", "stream"])
+def test_a_question_is_not_turned_into_a_get(env, status, args):
+    # curl -L would GET the new address; a question is a POST, so ask says where it was sent instead.
+    routes = {
+        "/v1/chat/completions": (status, {"Location": "/elsewhere/v1/chat/completions"}, b""),
+        "/elsewhere/v1/chat/completions": (200, {}, COMPLETION),
+    }
+    with stub_gateway(routes) as (url, seen):
+        result = ask_process.run(args, keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"ask: {url}/v1/chat/completions answered HTTP {status} redirecting to /elsewhere/v1/chat/completions: "
+        "a question is not sent again as a GET (curl -L would): point ASK_BASE_URL (or --base-url) at the "
+        "gateway's address\n"
+    )
+    assert [r.path for r in seen] == ["/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("other_host", ["127.0.0.2", "127.0.0.1"], ids=["other-host", "other-port"])
+@pytest.mark.parametrize(
+    ("args", "path", "status", "answer"),
+    [
+        pytest.param(["--list-models"], "/v1/models", 302, MODELS, id="list"),
+        pytest.param(["--no-stream", "hi"], "/v1/chat/completions", 307, COMPLETION, id="ask"),
+    ],
+)
+def test_the_key_does_not_follow_a_redirect_to_another_host(env, other_host, args, path, status, answer):
+    routes, other_routes = {}, {path: (200, {}, answer)}
+    with stub_gateway(other_routes, host=other_host) as (other_url, other_seen), stub_gateway(routes) as (url, seen):
+        routes[path] = (status, {"Location": other_url + path}, b"")
+        result = ask_process.run(args, keyed(env, url))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    assert [r.path for r in other_seen] == [path]
+    assert "authorization" not in other_seen[0].headers
+
+
+def test_a_key_refused_after_a_redirect_to_another_host_says_why(env):
+    other_routes = {"/v1/models": (401, {}, b'{"error": {"message": "Authentication Error, no key"}}')}
+    routes = {}
+    with stub_gateway(other_routes, host="127.0.0.2") as (other_url, _), stub_gateway(routes) as (url, _):
+        routes["/v1/models"] = (301, {"Location": other_url + "/v1/models"}, b"")
+        result = ask_process.run(["--list-models"], keyed(env, url))
+    assert (result.returncode, result.stdout) == (4, "")
+    assert result.stderr == (
+        f"ask: the gateway at {url} refused the request (HTTP 401): "
+        "ASK_API_KEY is not sent to 127.0.0.2, where the gateway redirected\n"
+    )
+
+
+def test_redirects_are_bounded(env):
+    routes = {"/v1/models": (302, {"Location": "/v1/models"}, b"")}
+    with stub_gateway(routes) as (url, seen):
+        result = ask_process.run(["--list-models"], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"ask: {url}/v1/models answered HTTP 302 redirecting to {url}/v1/models: more than 5 redirects, not following\n"
+    )
+    assert len(seen) == 6  # the request and 5 redirects followed
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "message"),
+    [
+        pytest.param(
+            300,
+            {"Location": "/v2/models"},
+            "answered HTTP 300 redirecting to /v2/models: not an answer, and not a redirect ask follows",
+            id="300",
+        ),
+        pytest.param(
+            304,
+            {},
+            "answered HTTP 304 without a Location header: not an answer, and not a redirect ask follows",
+            id="304",
+        ),
+        pytest.param(302, {}, "answered HTTP 302 (a redirect) without a Location header", id="302-no-location"),
+        pytest.param(
+            301,
+            {"Location": "ftp://files.example/models"},
+            "answered HTTP 301 redirecting to ftp://files.example/models, which is not an http(s)://HOST URL",
+            id="301-to-ftp",
+        ),
+        pytest.param(
+            308,
+            {"Location": "http://127.0.0.1:notaport/v1/models"},
+            "answered HTTP 308 redirecting to http://127.0.0.1:notaport/v1/models, which is not a valid URL",
+            id="308-bad-url",
+        ),
+    ],
+)
+def test_a_redirect_that_is_not_followed_is_an_error(env, status, headers, message):
+    with stub_gateway({"/v1/models": (status, headers, b"")}) as (url, seen):
+        result = ask_process.run(["--list-models"], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"ask: {url}/v1/models {message}\n"
+    assert len(seen) == 1
+
+
+# --- a 200 that is not what was asked for --------------------------------------------------------
+
+HTML = b"<!doctype html><html><body><h1>Sign in to the guest Wi-Fi</h1></body></html>"
+
+
+def sse_events(*texts, done=True, finish=False):
+    """The events of a streamed chat completion of TEXTS (one chunk each)."""
+    events = [
+        b"data: " + json.dumps({"object": "chat.completion.chunk", "choices": [{"delta": {"content": t}}]}).encode()
+        for t in texts
+    ]
+    if finish:
+        events.append(b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}')
+    if done:
+        events.append(b"data: [DONE]")
+    return [event + b"\n\n" for event in events]
+
+
+QUESTIONS = {
+    "list": ["--list-models"],
+    "list-json": ["--list-models", "--json"],
+    "no-stream": ["--no-stream", "hi"],
+    "json": ["--json", "hi"],
+    "stream": ["hi"],
+}
+BAD_BODIES = {
+    "html": ("text/html; charset=utf-8", HTML),
+    "empty": ("application/json", b""),
+    "not-json": ("application/json", b"Internal Server Error"),
+    "json-array": ("application/json", b"[1, 2, 3]"),
+    "json-string": ("application/json", b'"ok"'),
+}
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+@pytest.mark.parametrize("bad", BAD_BODIES)
+def test_a_200_that_is_not_the_expected_body_is_an_error_that_says_what_came_back(env, question, bad):
+    content_type, body = BAD_BODIES[bad]
+    answer = (200, {"Content-Type": content_type}, body)
+    with stub_gateway({"/v1/models": answer, "/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS[question], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.count("\n") == 1
+    assert f"HTTP 200, Content-Type {content_type}, " in result.stderr
+    assert (f"body starts {body[:20].decode()!r}"[:-1] if body else "empty body") in result.stderr
+    assert KEY not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("question", "body", "message"),
+    [
+        pytest.param("list", COMPLETION, "ask: {url}/v1/models did not answer with a model list", id="list"),
+        pytest.param("no-stream", MODELS, "ask: {url} sent an answer that is not a chat completion", id="no-stream"),
+        pytest.param(
+            "stream",
+            COMPLETION,  # a server that ignores "stream": true
+            "ask: {url} answered the question with a line that is not an event, not an event stream of a chat "
+            "completion",
+            id="stream-not-streamed",
+        ),
+        pytest.param(
+            "stream",
+            b"".join(sse_events()),
+            "ask: {url} answered the question with no answer, not an event stream of a chat completion",
+            id="stream-done-only",
+        ),
+        pytest.param(
+            "stream",
+            b'data: {"object": "list", "data": []}\n\ndata: [DONE]\n\n',
+            "ask: {url} answered the question with an event that is not a chat completion chunk, not an event "
+            "stream of a chat completion",
+            id="stream-other-events",
+        ),
+    ],
+)
+def test_a_200_of_other_json_is_an_error(env, question, body, message):
+    answer = (200, {"Content-Type": "application/json"}, body)
+    with stub_gateway({"/v1/models": answer, "/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS[question], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(message.format(url=url) + " (HTTP 200, Content-Type application/json, body starts ")
+
+
+@pytest.mark.parametrize("question", ["list", "no-stream"])
+def test_a_200_with_an_error_object_is_the_gateways_error(env, question):
+    error = b'{"error": {"message": "Budget exceeded for this key", "type": "budget_exceeded"}}'
+    answer = (200, {"Content-Type": "application/json"}, error)
+    with stub_gateway({"/v1/models": answer, "/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS[question], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"ask: the gateway at {url} answered HTTP 200 with an error: Budget exceeded for this key\n"
+
+
+@pytest.mark.parametrize("question", ["list", "no-stream", "stream"])
+def test_what_came_back_never_shows_the_key(env, question):
+    # The key straddles the point where the excerpt is cut, and comes again later.
+    body = b"x" * 90 + f"<p>Bearer {KEY}</p>".encode() * 3
+    answer = (200, {"Content-Type": "text/html"}, body)
+    with stub_gateway({"/v1/models": answer, "/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS[question], keyed(env, url))
+    assert result.returncode == 1
+    assert "body starts 'xxx" in result.stderr
+    assert KEY[:6] not in result.stderr + result.stdout
+
+
+# --- streams cut anywhere ----------------------------------------------------------------------
+
+
+def framed(body, framing, length=None):
+    """An HTTP 200 event-stream reply carrying BODY: until the connection closes, with a
+    Content-Length (LENGTH, when the body is cut short), or chunked (7 bytes a chunk; without the
+    last chunk when cut)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    if framing == "close":
+        return [head + b"\r\n", body]
+    if framing == "length":
+        return [head + b"Content-Length: %d\r\n\r\n" % (length or len(body)), body]
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
+    return [head + b"Transfer-Encoding: chunked\r\n\r\n"] + [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+
+
+@pytest.mark.parametrize("framing", ["close", "length", "chunked"])
+def test_a_stream_cut_anywhere_is_an_error(env, framing):
+    events = sse_events("Hel", "lo")
+    full = b"".join(events)  # ends "data: [DONE]\n\n": cut before its first newline, the stream is not over
+    first, second = len(events[0]), len(events[0]) + len(events[1])
+    cuts = sorted({1, 6, first - 3, first - 1, first, second - 2, second, len(full) - 5, len(full) - 2})
+    for cut in cuts:
+        with recording_server(framed(full[:cut], framing, length=len(full))) as (url, _):
+            result = ask_process.run(["hi"], keyed(env, url))
+        assert (result.returncode, result.stderr) == (1, f"ask: {url} closed the connection mid-answer\n"), cut
+        assert "Hello".startswith(result.stdout), cut
+
+
+@pytest.mark.parametrize("framing", ["close", "length", "chunked"])
+def test_a_stream_ends_with_done_or_a_finish_reason(env, framing):
+    for events in (sse_events("Hel", "lo"), sse_events("Hel", "lo", done=False, finish=True)):
+        reply = framed(b"".join(events), framing)
+        if framing == "chunked":
+            reply.append(b"0\r\n\r\n")
+        with recording_server(reply) as (url, _):
+            result = ask_process.run(["hi"], keyed(env, url))
+        assert (result.returncode, result.stdout, result.stderr) == (0, "Hello\n", "")

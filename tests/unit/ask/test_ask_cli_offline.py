@@ -607,7 +607,7 @@ def test_a_key_refused_after_a_redirect_to_another_host_says_why(env):
     assert (result.returncode, result.stdout) == (4, "")
     assert result.stderr == (
         f"ask: the gateway at {url} refused the request (HTTP 401): "
-        "ASK_API_KEY is not sent to 127.0.0.2, where the gateway redirected\n"
+        f"ASK_API_KEY is not sent to {other_url}, where the gateway redirected\n"
     )
 
 

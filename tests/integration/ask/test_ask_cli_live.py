@@ -1,10 +1,13 @@
 """The real `ask` client against the real LiteLLM proxy (and llama.cpp behind it) on loopback:
-every flag, stdin, streaming, each error path and its exit code."""
+every flag, stdin, streaming, each error path and its exit code, and redirects to either."""
 
+import contextlib
+import http.server
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -236,3 +239,76 @@ def test_closed_pipe_exits_quietly(ask_env):
     )
     assert result.stdout == "141\n"
     assert result.stderr == ""
+
+
+# --- redirects to the real servers -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redirector(status, to):
+    """A loopback server on another port that answers every request with STATUS and a Location of
+    TO plus the request's path: a gateway that moved."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(status)
+            self.send_header("Location", to + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = answer
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("status", "args"),
+    [
+        (301, ["--list-models"]),
+        (307, ["-m", "smollm2", "--max-tokens", "8", QUESTION]),
+        (308, ["-m", "smollm2", "--no-stream", "--max-tokens", "8", QUESTION]),
+    ],
+)
+def test_a_redirect_to_llama_cpp_is_followed(ask_gateway, tmp_path, status, args):
+    with redirector(status, ask_gateway.backend_url) as url:
+        result = run(args, clean_env(tmp_path, ASK_BASE_URL=url))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip()
+
+
+@pytest.mark.parametrize("args", [["--list-models"], [QUESTION]], ids=["list", "ask"])
+def test_the_key_does_not_follow_a_redirect_to_another_port(ask_gateway, tmp_path, args):
+    # The redirector listens on another port than the gateway: another origin, so the key stays
+    # home and LiteLLM refuses the request.
+    status = 302 if args == ["--list-models"] else 307
+    with redirector(status, ask_gateway.url) as url:
+        result = run(args, clean_env(tmp_path, ASK_BASE_URL=url, ASK_API_KEY=ask_gateway.api_key))
+    assert (result.returncode, result.stdout) == (4, "")
+    assert result.stderr == (
+        f"ask: the gateway at {url} refused the request (HTTP 401): "
+        f"ASK_API_KEY is not sent to {ask_gateway.url}, where the gateway redirected\n"
+    )
+
+
+def test_a_question_redirected_with_302_is_not_sent_as_a_get(ask_gateway, ask_env):
+    with redirector(302, ask_gateway.url) as url:
+        result = run([QUESTION], {**ask_env, "ASK_BASE_URL": url})
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(
+        f"ask: {url}/v1/chat/completions answered HTTP 302 redirecting to {ask_gateway.url}/v1/chat/completions: "
+    )
+    assert ask_gateway.api_key not in result.stderr

@@ -1,9 +1,10 @@
 """The gateway host: vLLM, the LiteLLM gateway and firewalld, checked from the host itself. Changes nothing."""
 
 import json
+import re
 
 import pytest
-from conftest import env_file, gateway_request, gateway_settings
+from conftest import env_file, gateway_request, gateway_settings, inventory_vars
 
 testinfra_hosts = ["ansible://llm_gateways"]
 
@@ -49,12 +50,30 @@ def test_vllm_listens_on_loopback_only(host):
         assert not host.socket(f"tcp://:::{port}").is_listening
 
 
-def test_gateway_listens_on_ipv4_and_ipv6(host):
-    port = gateway_settings(host)["port"]
+def test_no_vllm_process_listens_beyond_loopback(host):
+    """vLLM's API and its own worker sockets: every listening socket of a vLLM container is on loopback."""
     with host.sudo():
-        assert host.socket(f"tcp://:::{port}").is_listening
-        # A dual-stack socket on :: takes IPv4 connections too; the kernel must not make it IPv6-only.
-        assert host.check_output("sysctl -n net.ipv6.bindv6only") == "0"
+        ids = host.check_output("podman ps -q --no-trunc --filter label=com.docker.compose.project=vllm").split()
+        assert ids, "no vLLM container runs"
+        listening = host.check_output("ss -Hltnp").splitlines()
+        exposed = []
+        for line in listening:
+            local = line.split()[3]
+            if local.rsplit(":", 1)[0] in ("127.0.0.1", "[::1]"):
+                continue
+            for pid in re.findall(r"pid=(\d+)", line):
+                cgroup = host.run("cat /proc/%s/cgroup", pid).stdout
+                if any(container in cgroup for container in ids):
+                    exposed.append(local)
+    assert not exposed, f"vLLM listens on {sorted(set(exposed))}"
+
+
+def test_gateway_listens_on_ipv4_and_ipv6(host):
+    """Every IPv4 and every IPv6 address (the default), or the one address the inventory binds it to."""
+    port = gateway_settings(host)["port"]
+    bind = inventory_vars(host).get("litellm_bind_address", "")
+    for address in [bind] if bind else ["0.0.0.0", "::"]:
+        assert host.socket(f"tcp://{address}:{port}").is_listening, f"nothing listens on {address} port {port}"
 
 
 def test_models_lists_exactly_the_aliases(host):

@@ -34,7 +34,7 @@ def test_no_secret_in_podman_inspect(host):
     with host.sudo():
         names = host.check_output("podman ps -a --format '{{.Names}}'").split()
         assert "litellm" in names
-        inspected = host.check_output("podman inspect %s", " ".join(names))
+        inspected = host.check_output("podman inspect " + " ".join(names))
     assert not _leaks(found, inspected)
 
 

@@ -14,7 +14,8 @@ PODMAN_NOTICE = re.compile(r'^time="[^"]*" level=(debug|info|warning) msg=.*$\n?
 def ask_as_key_user(host, args):
     hostvars = host.ansible.get_variables()
     user = (hostvars.get("ask_cli_api_key_users") or ["root"])[0]
-    result = host.run(f"runuser -l {user} -c {shlex.quote('ask ' + args)}")
+    with host.sudo():  # runuser needs root; the operator reaches the host as itself
+        result = host.run(f"runuser -l {user} -c {shlex.quote('ask ' + args)}")
     return result.rc, result.stdout, PODMAN_NOTICE.sub("", result.stderr)
 
 

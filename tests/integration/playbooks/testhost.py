@@ -21,7 +21,9 @@ def systemd_host(prefix):
         pytest.fail(f"the test host image {IMAGE} is missing: run `make host-image`")
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     run = ["podman", "run", "-d", "--name", name, "--privileged", "--systemd=always", "--cgroupns=host"]
-    subprocess.run([*run, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", IMAGE, "/sbin/init"], check=True, capture_output=True)
+    subprocess.run(
+        [*run, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", IMAGE, "/sbin/init"], check=True, capture_output=True
+    )
     try:
         deadline = time.monotonic() + 60
         state = ""

@@ -3,15 +3,9 @@ error, shows no secret and leaves the host as it was. (On a converged host, mole
 same check and requires changed=0: molecule/stack/check-mode.yml.)
 """
 
-import json
-import pathlib
-import re
-import subprocess
-
 import pytest
-from testhost import podman_exec, systemd_host
+from testhost import DEPLOY, podman_exec, run_playbook, systemd_host
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
 HOST = "fresh-akira"
 SECRETS = {"master": "sk-check-mode-master-7c2d", "hf": "hf_check_mode_token_91ab"}
 HOSTVARS = {
@@ -50,28 +44,12 @@ def _state(host):
 
 def test_check_mode_on_a_fresh_host_completes_and_changes_nothing(fresh, tmp_path):
     before = _state(fresh)
-    inventory = {
-        "llm_gateways": {
-            "hosts": {HOST: {"ansible_connection": "containers.podman.podman", "ansible_host": fresh, **HOSTVARS}}
-        }
-    }
-    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
-    command = [str(REPO / ".venv/bin/ansible-playbook"), "--check", "--diff", "-vvv"]
-    result = subprocess.run(
-        [*command, "-i", str(tmp_path / "inventory.json"), str(REPO / "playbooks/akira/deploy-litellm.yml")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = result.stdout + result.stderr
+    rc, output, recap = run_playbook(DEPLOY, HOST, fresh, HOSTVARS, tmp_path, "--check", "--diff", "-vvv", timeout=600)
     leaked = [name for name, value in SECRETS.items() if value in output]
     assert not leaked, f"secrets {leaked} appear in the output of --check --diff -vvv"
-    recap = re.search(rf"{HOST}\s*: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
     assert recap, output[-4000:]
-    assert result.returncode == 0, output[-4000:]
-    assert recap.group(2) == "0"
-    assert recap.group(3) == "0"
-    assert int(recap.group(1)) > 0, "check mode on a fresh host must report what it would change"
+    assert rc == 0, output[-4000:]
+    assert recap["unreachable"] == 0
+    assert recap["failed"] == 0
+    assert recap["changed"] > 0, "check mode on a fresh host must report what it would change"
     assert _state(fresh) == before, "check mode changed the host"

@@ -5,15 +5,12 @@ container must hold none of the files the roles would write.
 """
 
 import copy
-import json
-import pathlib
 import subprocess
 import uuid
 
 import pytest
+from testhost import DEPLOY, IMAGE, run_playbook
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-IMAGE = "localhost/tailnet-llm/host:lab"
 HOST = "lab-akira"
 
 GOOD = {
@@ -36,24 +33,6 @@ def target():
     subprocess.run(["podman", "run", "-d", "--name", name, IMAGE, "sleep", "infinity"], check=True, capture_output=True)
     yield name
     subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=False, capture_output=True)
-
-
-def _run(target, tmp_path, hostvars, playbook=REPO / "playbooks/akira/deploy-litellm.yml"):
-    inventory = {
-        "llm_gateways": {
-            "hosts": {HOST: {"ansible_connection": "containers.podman.podman", "ansible_host": target, **hostvars}}
-        }
-    }
-    inv = tmp_path / "inventory.json"
-    inv.write_text(json.dumps(inventory))
-    return subprocess.run(
-        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inv), str(playbook)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def _bad(**changes):
@@ -111,9 +90,8 @@ SECOND_BACKEND = {
     ],
 )
 def test_bad_input_fails_before_any_change(target, tmp_path, hostvars, expected):
-    result = _run(target, tmp_path, hostvars)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    rc, output, _recap = run_playbook(DEPLOY, HOST, target, hostvars, tmp_path)
+    assert rc != 0
     assert expected in output, output[-3000:]
     assert "changed=0" in output
     leftovers = subprocess.run(
@@ -141,5 +119,5 @@ def test_good_input_passes_validation(target, tmp_path):
         "    - ansible.builtin.include_role: {name: '{{ item }}', tasks_from: validate}\n"
         "      loop: [tailnet.llm.vllm, tailnet.llm.litellm, tailnet.llm.firewalld]\n"
     )
-    result = _run(target, tmp_path, GOOD, playbook=play)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rc, output, _recap = run_playbook(play, HOST, target, GOOD, tmp_path)
+    assert rc == 0, output[-3000:]

@@ -8,14 +8,12 @@ import hashlib
 import json
 import os
 import pathlib
-import re
 import socket
-import subprocess
 import sys
 
 import pytest
 from testhost import podman_exec as _exec
-from testhost import systemd_host
+from testhost import run_playbook, systemd_host
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "keyvault"))
@@ -81,21 +79,12 @@ def _closed_port():
 
 def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None, vllm_mapping=VLLM_MAPPING):
     """Run playbooks/secrets-sync.yml with -vvv --diff against the test host; assert no value in its output."""
-    inventory = {
-        "llm_gateways": {
-            "hosts": {
-                HOST: {
-                    "ansible_connection": "containers.podman.podman",
-                    "ansible_host": host,
-                    "ansible_python_interpreter": "/usr/bin/python3",
-                    "litellm_keyvault_secrets": mapping,
-                    "vllm_keyvault_secrets": vllm_mapping,
-                    **(hostvars or {}),
-                }
-            }
-        }
+    hostvars = {
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "litellm_keyvault_secrets": mapping,
+        "vllm_keyvault_secrets": vllm_mapping,
+        **(hostvars or {}),
     }
-    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     options = {
         "azure_keyvault_url": vault_url or vault.url,
         "azure_keyvault_auth": "service_principal",
@@ -115,30 +104,22 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None,
         REQUESTS_CA_BUNDLE=vault.ca_file,
         AZURE_CLIENT_SECRET=CLIENT_SECRET,  # the client secret from the environment, as in CI
     )
-    result = subprocess.run(
-        [
-            str(REPO / ".venv/bin/ansible-playbook"),
-            "-vvv",
-            "--diff",
-            "-i",
-            str(tmp_path / "inventory.json"),
-            "-e",
-            f"@{tmp_path / 'vault.json'}",
-            str(REPO / "playbooks/secrets-sync.yml"),
-        ],
-        cwd=REPO,
+    rc, output, recap = run_playbook(
+        REPO / "playbooks/secrets-sync.yml",
+        HOST,
+        host,
+        hostvars,
+        tmp_path,
+        "-vvv",
+        "--diff",
+        "-e",
+        f"@{tmp_path / 'vault.json'}",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
-    output = result.stdout + result.stderr
     for value in _values(vault):
         assert value not in output, "a secret value appears in the ansible-playbook -vvv --diff output"
-    recap = re.search(rf"{HOST}\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
     assert recap, output[-4000:]
-    return result.returncode, output, dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))
+    return rc, output, recap
 
 
 def _env_file(host, path=ENV_FILE):

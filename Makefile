@@ -66,7 +66,7 @@ molecule-ask-cli: install ## Molecule scenario of the ask_cli role (podman test 
 
 .PHONY: deploy-ask-cli
 deploy-ask-cli: install ## Install the `ask` client on the workstations (LIMIT=host)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/deploy-ask-cli.yml $(limit_arg)
+	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.deploy_ask_cli $(limit_arg)
 
 .PHONY: bench-ask
 bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` against curl and `llm` on a loopback gateway
@@ -77,11 +77,11 @@ test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI run
 
 .PHONY: deploy-litellm
 deploy-litellm: install ## Deploy vLLM, LiteLLM and firewalld on the gateways (LIMIT=host)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/akira/deploy-litellm.yml $(limit_arg)
+	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.deploy_litellm $(limit_arg)
 
 .PHONY: secrets-sync
 secrets-sync: install ## Write the gateway's secrets from Azure Key Vault into its .env (LIMIT=host)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/secrets-sync.yml $(limit_arg)
+	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.secrets_sync $(limit_arg)
 
 .PHONY: bench-keyvault
 bench-keyvault: install ## Benchmark the Key Vault lookup against the sequential way, on a local vault

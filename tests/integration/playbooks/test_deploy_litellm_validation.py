@@ -1,4 +1,4 @@
-"""Bad input to playbooks/akira/deploy-litellm.yml fails with a clear message and changes nothing.
+"""Bad input to tailnet.llm.deploy_litellm (playbooks/deploy_litellm.yml) fails with a clear message and changes nothing.
 
 The playbook runs for real against a throw-away container of the lab host image; afterwards the
 container must hold none of the files the roles would write.

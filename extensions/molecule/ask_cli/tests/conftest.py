@@ -8,7 +8,7 @@ import yaml
 from testinfra.backend.podman import PodmanBackend
 from testinfra.host import Host
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 DEFAULTS = REPO / "roles" / "ask_cli" / "defaults" / "main.yml"
 
 

@@ -1,6 +1,5 @@
-"""`ask` on a workstation against a real gateway: for the stack scenario (or real hosts), which add
-this file to their testinfra run. The expected model name comes from the inventory (ask_cli_model);
-the user is the first of ask_cli_api_key_users (root otherwise), in a login shell, as a person would."""
+"""`ask` on a workstation against a real gateway (the stack scenario, or real hosts). The expected model
+name comes from the inventory (ask_cli_model); the user is the first of ask_cli_api_key_users (root otherwise), in a login shell, as a person would."""
 
 import re
 import shlex

@@ -70,7 +70,7 @@ deploy-ask-cli: install ## Install the `ask` client on the workstations (LIMIT=h
 
 .PHONY: bench-ask
 bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` against curl and `llm` on a loopback gateway
-	$(BIN)/python benchmarks/ask_bench.py
+	PYTHONPATH=tests:tests/servers $(BIN)/python benchmarks/ask_bench.py
 
 .PHONY: test
 test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, integration and molecule

@@ -16,7 +16,7 @@ Goals (issue 7): list within 6x curl and at least 20x faster than `llm`; first t
 (`llm`'s first token is shown, with no goal).
 Bounded: --rounds (default 30 for listing, half that for first tokens) and --seconds overall.
 
-    .venv/bin/python benchmarks/ask_bench.py [--rounds 30] [--seconds 600]
+    PYTHONPATH=tests:tests/servers .venv/bin/python benchmarks/ask_bench.py [--rounds 30] [--seconds 600]
 """
 
 import argparse
@@ -30,9 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "servers"))
-import loopback  # noqa: E402
+import loopback  # tests/servers, on PYTHONPATH (make bench-ask sets it)
+from helpers import REPO
 
 ASK = REPO / "roles" / "ask_cli" / "files" / "ask"
 LLM = REPO / "build" / "venvs" / "bench" / "bin" / "llm"

@@ -3,9 +3,9 @@ or with the interpreter that ASK_TEST_PYTHON names (e.g. a Python 3.9, the oldes
 
 import os
 import subprocess
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO
+
 ASK = REPO / "roles" / "ask_cli" / "files" / "ask"
 
 

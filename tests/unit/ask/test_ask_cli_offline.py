@@ -5,26 +5,22 @@ request on the wire and the protocol's edge cases: redirects, 200s that are not 
 body, streams cut anywhere, TLS."""
 
 import ast
-import collections
 import contextlib
-import http.server
 import json
 import re
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+import ask_process
+import loopback
 import pytest
 import yaml
+from helpers import REPO, free_port
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
-import ask_process
-
-REPO = ask_process.REPO
 VERSION = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
 
 
@@ -36,9 +32,7 @@ def env(tmp_path):
 @pytest.fixture
 def closed_port():
     """A loopback port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def test_version_matches_the_collection(env):
@@ -243,29 +237,31 @@ def test_a_host_that_never_accepts_is_unreachable_after_the_timeout(env, full_ba
 
 
 @contextlib.contextmanager
-def raw_server(reply):
-    """A loopback TCP server that reads the request and sends REPLY (bytes, or None: stay silent)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    server.settimeout(30)
-    stop = threading.Event()
+def tcp_server(handle):
+    """A loopback TCP server that accepts one connection and hands it to HANDLE(conn, ending) in a
+    thread, ENDING being an Event set when the block ends. Yields the server's http:// URL."""
+    ending = threading.Event()
 
     def serve():
         with contextlib.suppress(OSError), server.accept()[0] as conn:
-            conn.recv(65536)
-            if reply is not None:
-                conn.sendall(reply)
-            stop.wait(30)
+            handle(conn, ending)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        server.close()
-        thread.join(timeout=35)
+    with socket.create_server(("127.0.0.1", 0), backlog=4) as server:
+        server.settimeout(30)
+        with loopback.in_thread(serve, ending.set):
+            yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def raw_server(reply):
+    """A loopback TCP server that reads the request and sends REPLY (bytes, or None: stay silent)."""
+
+    def handle(conn, ending):
+        conn.recv(65536)
+        if reply is not None:
+            conn.sendall(reply)
+        ending.wait(30)
+
+    return tcp_server(handle)
 
 
 @pytest.mark.parametrize(
@@ -311,36 +307,26 @@ def recording_server(reply, tls=None):
     """A loopback HTTP/1.1 server (over TLS with an ssl.SSLContext) that records one request
     (request line, headers, body) and sends REPLY: what ask puts on the wire, byte for byte, and how
     it reads an answer split anywhere."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    server.settimeout(30)
     seen = {}
 
-    def serve():
-        with contextlib.suppress(OSError), server.accept()[0] as conn:
-            if tls is not None:
-                conn = tls.wrap_socket(conn, server_side=True)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            lines = head.decode().split("\r\n")
-            headers = dict(line.split(": ", 1) for line in lines[1:])
-            while len(body) < int(headers.get("Content-Length", 0)):
-                body += conn.recv(65536)
-            seen.update(request_line=lines[0], headers=headers, body=body)
-            for piece in reply:
-                conn.sendall(piece)
-                time.sleep(0.01)
+    def handle(conn, ending):
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        while len(body) < int(headers.get("Content-Length", 0)):
+            body += conn.recv(65536)
+        seen.update(request_line=lines[0], headers=headers, body=body)
+        for piece in reply:
+            conn.sendall(piece)
+            time.sleep(0.01)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
-    finally:
-        thread.join(timeout=35)
-        server.close()
+    with tcp_server(handle) as url:
+        yield url, seen
 
 
 COMPLETION = b'{"object": "chat.completion", "choices": [{"message": {"role": "assistant", "content": "Paris."}}]}'
@@ -481,7 +467,6 @@ def test_https_with_an_untrusted_certificate(env, certificate):
 
 # --- redirects ---------------------------------------------------------------------------------
 
-Request = collections.namedtuple("Request", "method path headers body")
 MODELS = b'{"object": "list", "data": [{"id": "a"}, {"id": "b/c"}]}'
 KEY = "sk-redirect-test-0123456789"
 
@@ -490,39 +475,16 @@ KEY = "sk-redirect-test-0123456789"
 def stub_gateway(routes, host="127.0.0.1"):
     """A loopback HTTP/1.1 server that answers each request path from ROUTES (path -> (status,
     headers, body), looked up when the request comes, so a test can fill it in once it knows the
-    URL) and records every request: yields (its URL, [Request(method, path, headers, body)]), header
-    names in lower case."""
+    URL) and records every request: yields (its URL, [loopback.Request(method, path, headers,
+    body)]), header names in lower case."""
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(request):
+        seen.append(request)
+        return routes.get(request.path, (404, {}, b'{"error": "no such path"}'))
 
-        def log_message(self, *args):
-            pass
-
-        def answer(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            seen.append(Request(self.command, self.path, headers, body))
-            status, reply_headers, reply = routes.get(self.path, (404, {}, b'{"error": "no such path"}'))
-            self.send_response(status)
-            for name, value in reply_headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_POST = answer
-
-    server = http.server.ThreadingHTTPServer((host, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=30)
+    with loopback.http_stub(answer, host) as url:
+        yield url, seen
 
 
 def keyed(env, url):

@@ -1,14 +1,17 @@
-"""Helpers for the ask_cli testinfra modules (molecule verify, or real hosts with --hosts)."""
+"""Fixtures of the ask_cli testinfra modules (molecule verify, or real hosts with --hosts).
+
+pytest finds this checkout's pyproject.toml above these files, wherever it is started (molecule starts
+it in the scenario's directory), so `helpers` (tests/helpers.py) is on its pythonpath here too.
+"""
 
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 from testinfra.backend.podman import PodmanBackend
 from testinfra.host import Host
 
-REPO = Path(__file__).resolve().parents[4]
 DEFAULTS = REPO / "roles" / "ask_cli" / "defaults" / "main.yml"
 
 
@@ -44,6 +47,11 @@ def client(host):
     return host
 
 
-def login_shell(client, user, command):
-    """Run COMMAND in USER's login shell, as a person on the workstation would."""
-    return client.run(f"runuser -l {user} -c {shlex.quote(command)}")
+@pytest.fixture(scope="module")
+def login_shell(client):
+    """login_shell(user, command): run COMMAND in USER's login shell, as a person on the workstation would."""
+
+    def run(user, command):
+        return client.run(f"runuser -l {user} -c {shlex.quote(command)}")
+
+    return run

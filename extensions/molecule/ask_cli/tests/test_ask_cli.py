@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 import yaml
-from conftest import REPO, login_shell
+from helpers import REPO
 
 testinfra_hosts = ["ansible://llm_clients"]
 
@@ -44,8 +44,8 @@ def test_environment_file(client, settings):
 
 
 @pytest.mark.parametrize("user", ["root", "alice", "bob"])
-def test_login_shells_get_the_settings(client, settings, user):
-    result = login_shell(client, user, 'command -v ask; echo "$ASK_BASE_URL $ASK_MODEL"')
+def test_login_shells_get_the_settings(login_shell, settings, user):
+    result = login_shell(user, 'command -v ask; echo "$ASK_BASE_URL $ASK_MODEL"')
     assert result.stdout.split("\n")[:2] == [
         settings["ask_cli_install_path"],
         f"{settings['ask_cli_base_url']} {settings['ask_cli_model']}",

@@ -2,15 +2,14 @@
 and exit 3, for a user with the key and one without, and never show the key."""
 
 import pytest
-from conftest import login_shell
 
 testinfra_hosts = ["ansible://llm_clients"]
 
 
 @pytest.mark.parametrize("user", ["alice", "bob"])
 @pytest.mark.parametrize("args", ["--list-models", "'What is the capital of France?'"])
-def test_unreachable_gateway(client, settings, user, args):
-    result = login_shell(client, user, f"ask {args}")
+def test_unreachable_gateway(login_shell, settings, user, args):
+    result = login_shell(user, f"ask {args}")
     assert result.rc == 3
     assert result.stdout == ""
     assert result.stderr == f"ask: cannot reach the gateway at {settings['ask_cli_base_url']}: Connection refused\n"

@@ -4,7 +4,7 @@
 """Time tailnet.llm.azure_keyvault against the way azure.azcollection's azure_keyvault_secret fetches secrets.
 
 Both run the real azure-identity + azure-keyvault-secrets clients against the local Key Vault server
-(tests/integration/keyvault/kvserver.py, in its own process), which answers every request after
+(tests/servers/kvserver.py, in its own process), which answers every request after
 --delay seconds (50 ms: a round trip to Azure). Authentication is a service principal with a client
 secret against the server's Entra ID endpoint, for both.
 
@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER = REPO / "tests" / "integration" / "keyvault" / "kvserver.py"
+SERVER = REPO / "tests" / "servers" / "kvserver.py"
 CLIENT_SECRET = "bench-client-secret"  # a test principal of the local server
 COUNTS = (1, 10, 50)
 
@@ -171,7 +171,7 @@ def main():
     from ansible.plugins.loader import init_plugin_loader, lookup_loader
 
     init_plugin_loader()
-    from ansible_collections.tailnet.llm.plugins.plugin_utils import azure_keyvault as kv_utils
+    from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import clear_cache
     from azure.identity import ClientSecretCredential
     from azure.keyvault.secrets import SecretClient
     from azure.keyvault.secrets._shared import http_challenge_cache
@@ -216,7 +216,7 @@ def main():
             del _blocked[blocked_before:]
 
             def cold():
-                kv_utils.clear_cache()
+                clear_cache()
                 http_challenge_cache.clear()
 
             expected = {n: f"value-of-{n}-" + "x" * 32 for n in names}

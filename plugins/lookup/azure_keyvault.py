@@ -8,7 +8,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
-from ansible_collections.tailnet.llm.plugins.plugin_utils.azure_keyvault import fetch_secrets
+from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import fetch_secrets
 
 DOCUMENTATION = r"""
 name: azure_keyvault

@@ -1,10 +1,9 @@
 """tailnet.llm.azure_keyvault with the real azure-identity + azure-keyvault-secrets against the local vault server.
 
-The lookup is loaded by its FQCN (conftest.py); kvserver.py answers the Key Vault secrets REST API and the
-Entra ID token API over HTTPS on loopback. No test may connect anywhere but loopback.
+The lookup is loaded by its FQCN (conftest.py); tests/servers/kvserver.py answers the Key Vault secrets REST API
+and the Entra ID token API over HTTPS on loopback. No test may connect anywhere but loopback.
 """
 
-import datetime as dt
 import json
 import os
 import pathlib
@@ -14,13 +13,51 @@ import time
 
 import pytest
 from ansible.errors import AnsibleError
-from conftest import CLIENT_SECRET, REPO, SECRETS
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from helpers import REPO
+from kvserver import KeyVaultServer, make_client_certificate
 
+CLIENT_SECRET = "test-client-secret-0123456789"
+SECRETS = {
+    "litellm-master-key": "sk-test-master-key-5f2b9c",
+    "openai-api-key": "sk-openai-test-value-77aa",
+    "hf-token": "hf_testtokenvalue1234567890",
+    "templated": "{{ lookup('ansible.builtin.env', 'HOME') }}",
+}
+AZURE_VARIABLES = [name for name in os.environ if name.startswith(("AZURE_", "IDENTITY_", "MSI_"))]
 ALL_VALUES = [*SECRETS.values(), CLIENT_SECRET]
+
+
+@pytest.fixture
+def kv(monkeypatch):
+    """A running local vault with a reader principal and SECRETS; trusted through REQUESTS_CA_BUNDLE."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import clear_cache
+
+    for name in AZURE_VARIABLES:
+        monkeypatch.delenv(name)
+    with KeyVaultServer() as server:
+        server.reader = server.add_principal(secret=CLIENT_SECRET)
+        for name, value in SECRETS.items():
+            server.set_secret(name, value)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
+        clear_cache()
+        yield server
+        clear_cache()
+
+
+@pytest.fixture
+def sp(kv):
+    """Lookup options for the reader service principal against the local vault and its Entra ID endpoint."""
+    return {
+        "vault_url": kv.url,
+        "auth": "service_principal",
+        "tenant_id": kv.tenant,
+        "client_id": kv.reader.client_id,
+        "client_secret": CLIENT_SECRET,
+        "authority_host": kv.url,
+        "disable_instance_discovery": True,
+        "verify_challenge_resource": False,
+        "retries": 0,
+    }
 
 
 def _no_value_in(text):
@@ -171,28 +208,8 @@ def test_other_auth_methods(kv, lookup, sp, tmp_path, monkeypatch, loopback_only
         k: sp[k] for k in ("vault_url", "authority_host", "disable_instance_discovery", "verify_challenge_resource")
     }
     if kind == "certificate":
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tailnet.llm test app")])
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .sign(key, hashes.SHA256())
-        )
-        cert_pem = cert.public_bytes(serialization.Encoding.PEM)
         pem = tmp_path / "app.pem"
-        pem.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            + cert_pem
-        )
-        app = kv.add_principal(certificate_pem=cert_pem)
+        app = kv.add_principal(certificate_pem=make_client_certificate(pem))
         options = {**base, "auth": "service_principal", "tenant_id": kv.tenant, "client_id": app.client_id}
         options["client_certificate_path"] = str(pem)
     elif kind == "workload_identity":

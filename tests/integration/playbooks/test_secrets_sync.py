@@ -9,16 +9,13 @@ import json
 import os
 import pathlib
 import socket
-import sys
 
 import pytest
+from kvserver import KeyVaultServer
 from testhost import podman_exec as _exec
 from testhost import run_playbook, systemd_host
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests" / "integration" / "keyvault"))
-
-from kvserver import KeyVaultServer  # noqa: E402
 
 HOST = "lab-akira"
 ENV_FILE = "/flux/apps/litellm/.env"

@@ -13,8 +13,8 @@ import sys
 import pytest
 from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.loader import lookup_loader
+from helpers import COLLECTIONS, REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[4]
 GOOD_URL = "https://kv-unit.vault.azure.net"
 OPTIONS = (
     "vault_url",
@@ -198,8 +198,7 @@ def test_option_from_ansible_cfg(tmp_path):
     """[azure_keyvault] vault_url in ansible.cfg reaches the lookup (a real ansible run, in its own process)."""
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text(
-        f"[defaults]\ncollections_path = {REPO / 'build' / 'collections'}\n\n"
-        "[azure_keyvault]\nvault_url = http://from-ansible-cfg\n"
+        f"[defaults]\ncollections_path = {COLLECTIONS}\n\n[azure_keyvault]\nvault_url = http://from-ansible-cfg\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
     env["ANSIBLE_CONFIG"] = str(cfg)

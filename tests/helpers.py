@@ -1,15 +1,37 @@
-"""What the test suites share: the checkout's paths and small utilities.
+"""What the test suites share: the checkout's paths, rendering a role's templates on the controller, and
+throw-away test hosts to run this tree's playbooks against.
 
 `tests`, `tests/servers` and `build/collections` are on pytest's `pythonpath` (pyproject.toml), so every
 suite imports `helpers`, the loopback servers and this tree as the `tailnet.llm` collection without
 path edits.
 """
 
+import contextlib
+import functools
+import ipaddress
+import json
+import os
+import re
+import shlex
 import socket
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / "build" / "collections"
+ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+
+
+def ansible_env(config=REPO / "ansible.cfg", **variables):
+    """The environment for an Ansible run in its own process: this machine's, without any AZURE_ or ANSIBLE_
+    setting that would leak in, with CONFIG as ansible.cfg and VARIABLES added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
+    return {**env, "ANSIBLE_CONFIG": str(config), **variables}
 
 
 def free_port(host="127.0.0.1"):
@@ -18,3 +40,296 @@ def free_port(host="127.0.0.1"):
     with socket.socket(family) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+# Rendering a role's templates and running its checks on the controller.
+# Render a role's templates and run its checks on localhost as Ansible does, without touching any host.
+#
+# One ansible-playbook run handles a whole batch of cases: each case is a task with its own inventory-like
+# variables (task vars), over the role's defaults/main.yml and vars/main.yml. Templates are rendered by the
+# `template` lookup, which uses the same engine, options and template variables (`ansible_managed`, ...) as
+# the `template` module; everything runs in the controller process (no module is executed, nothing is
+# written), so a batch takes a few seconds. Results come back through the ansible.posix.json callback.
+
+
+def _role_play(role, tasks):
+    root = REPO / "roles" / role
+    return {
+        "name": f"{role} cases",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        # The role's defaults and vars; each case's variables (task or block vars) take precedence over
+        # both, as inventory variables take precedence over role defaults.
+        # The service roles' templates are rendered by tailnet.llm.compose_service, with its variables too.
+        "vars_files": [
+            str(REPO / "roles" / "compose_service" / "defaults" / "main.yml"),
+            str(REPO / "roles" / "compose_service" / "vars" / "main.yml"),
+            str(root / "defaults" / "main.yml"),
+            str(root / "vars" / "main.yml"),
+        ],
+        "vars": {
+            "ansible_python_interpreter": sys.executable,
+            "compose_service_name": role,
+            "compose_service_dir": "{{ " + role + "_base_dir | default('/') }}",
+        },
+        "tasks": tasks,
+    }
+
+
+def run_local_plays(plays, workdir):
+    """Run `plays` on localhost; return {task name: localhost's result}. Fails the test if the run fails."""
+    playbook = Path(workdir) / "play.json"
+    playbook.write_text(json.dumps(plays))
+    result = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(playbook)],
+        cwd=REPO,
+        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        report = None
+    if result.returncode != 0:
+        failed = [
+            f"{task['task']['name']}: {task['hosts']['localhost'].get('msg')}"
+            for play in (report or {"plays": []})["plays"]
+            for task in play["tasks"]
+            if task["hosts"].get("localhost", {}).get("failed")
+        ]
+        raise AssertionError("\n".join(failed) or (result.stdout[-4000:] + result.stderr[-2000:]))
+    return {
+        task["task"]["name"]: task["hosts"]["localhost"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if "localhost" in task["hosts"]
+    }
+
+
+def render(role, cases, workdir):
+    """Render templates of `role`: cases maps a case id to (template file name, variables).
+
+    Returns {case id: rendered text}.
+    """
+    tasks = [
+        {
+            "name": f"Render {case_id}",
+            "ansible.builtin.debug": {
+                "msg": "{{ lookup('ansible.builtin.template', '%s') }}"
+                % (REPO / "roles" / role / "templates" / template)
+            },
+            "vars": variables,
+        }
+        for case_id, (template, variables) in cases.items()
+    ]
+    results = run_local_plays([_role_play(role, tasks)], workdir)
+    return {case_id: results[f"Render {case_id}"]["msg"] for case_id in cases}
+
+
+def failures(role, task_file, cases, workdir):
+    """Run tasks/<task_file> of `role` once per case (cases maps a case id to variables).
+
+    Returns {case id: the failure message, or None when the tasks passed}. Only for task files whose
+    tasks run on the controller (fail, assert, set_fact, ...).
+    """
+    tasks = [
+        {
+            "name": f"Case {case_id}",
+            "vars": variables,
+            "block": [{"ansible.builtin.import_tasks": str(REPO / "roles" / role / "tasks" / task_file)}],
+            "rescue": [
+                {"name": f"Failed {case_id}", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}
+            ],
+        }
+        for case_id, variables in cases.items()
+    ]
+    results = run_local_plays([_role_play(role, tasks)], workdir)
+    return {case_id: results.get(f"Failed {case_id}", {}).get("msg") for case_id in cases}
+
+
+# Throw-away test hosts (the lab's host image, reached with podman) for the playbook tests.
+IMAGE = "localhost/tailnet-llm/host:lab"
+# The runbook's command runs this file; it imports the collection playbook tailnet.llm.deploy_litellm.
+DEPLOY = REPO / "playbooks/akira/deploy-litellm.yml"
+
+
+def run_on_test_host(playbook, name, container, hostvars, tmp_path, *options, env=None, timeout=300):
+    """Run `playbook` with `options` against `container`, inventory host `name` in llm_gateways with `hostvars`.
+
+    Returns (return code, stdout + stderr, the host's recap as {ok, changed, unreachable, failed} or None).
+    """
+    host = {"ansible_connection": "containers.podman.podman", "ansible_host": container, **hostvars}
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"llm_gateways": {"hosts": {name: host}}}))
+    result = subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), *options, "-i", str(inventory), str(playbook)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    found = re.search(rf"{name}\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, found.groups()))) if found else None
+    return result.returncode, output, recap
+
+
+def podman_exec(container, *command, check=True):
+    return subprocess.run(["podman", "exec", container, *command], capture_output=True, text=True, check=check)
+
+
+@contextlib.contextmanager
+def systemd_host(prefix):
+    """Start a host:lab container with systemd as PID 1, wait until it is up, remove it afterwards."""
+    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
+        pytest.fail(f"the test host image {IMAGE} is missing: run `make host-image`")
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    run = ["podman", "run", "-d", "--name", name, "--privileged", "--systemd=always", "--cgroupns=host"]
+    subprocess.run(
+        [*run, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", IMAGE, "/sbin/init"], check=True, capture_output=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state = ""
+        while time.monotonic() < deadline:
+            state = podman_exec(name, "systemctl", "is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.5)
+        assert state in ("running", "degraded"), f"systemd in the test host did not come up: {state!r}"
+        yield name
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=False, capture_output=True)
+
+
+# The testinfra suites (tests/testinfra): the same tests check the lab (`molecule verify`) and the real hosts
+# (`make validate-litellm`), over SSH as an operator with sudo. What they expect comes from the inventory,
+# resolved as Ansible resolves it (the roles' defaults under the inventory's variables, templates rendered),
+# and is derived by the collection's own functions (plugins/plugin_utils).
+@functools.cache
+def _ansible_inventory(source):
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.vars.manager import VariableManager
+
+    init_plugin_loader([str(COLLECTIONS)])
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[source])
+    # Loaded by Ansible's own loader, so that templated defaults are rendered as in a play.
+    defaults = {}
+    for path in sorted((REPO / "roles").glob("*/defaults/main.yml")):
+        defaults.update(loader.load_from_file(str(path), trusted_as_template=True) or {})
+    return loader, inventory, VariableManager(loader=loader, inventory=inventory), defaults
+
+
+class HostVars:
+    """A host's variables as a play on it sees them (for the variables the roles define); read-only."""
+
+    def __init__(self, host):
+        source = host.backend.ansible_inventory or str(REPO / "inventory" / "hosts.yml")
+        self._loader, inventory, manager, defaults = _ansible_inventory(source)
+        self._vars = {**defaults, **manager.get_vars(host=inventory.get_host(host.backend.host))}
+
+    def __getitem__(self, name):
+        from ansible.template import Templar
+
+        return Templar(loader=self._loader, variables=self._vars).template(self._vars[name])
+
+    def get(self, name, default=None):
+        return self[name] if name in self._vars else default
+
+
+def inventory_vars(host):
+    return HostVars(host)
+
+
+def gateway_settings(host):
+    """Base dirs, port, backends and the exact list of names the gateway must serve, from the inventory."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import litellm_model_list, local_backends
+
+    hostvars = inventory_vars(host)
+    backends = hostvars["litellm_backends"]
+    model_list = litellm_model_list(backends, hostvars["litellm_extra_models"], hostvars["litellm_default_model"])
+    return {
+        "base_dir": hostvars["litellm_base_dir"],
+        "vllm_base_dir": hostvars["vllm_base_dir"],
+        "port": int(hostvars["litellm_port"]),
+        "bind_address": hostvars["litellm_bind_address"],
+        "aliases": sorted(entry["model_name"] for entry in model_list),
+        "backends": backends,
+        "local_backends": local_backends(hostvars["vllm_backends"]),
+        "sources": [ipaddress.ip_network(r) for r in hostvars["firewalld_sources"]],
+    }
+
+
+def env_file(host, path):
+    """The variables an env file gives its service, as the container's shell reads it (root only)."""
+    with host.sudo():
+        out = host.check_output("env -i /bin/sh -c %s", f"set -a && . {shlex.quote(path)} && exec env -0")
+    pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return {name: value for name, value in pairs if name not in ("PWD", "SHLVL", "_")}
+
+
+def secrets(host):
+    """{service: {NAME: value}} of the secrets each service gets: names from the inventory, values from the hosts."""
+    hostvars, gw = inventory_vars(host), gateway_settings(host)
+    from_vault = hostvars["azure_keyvault_secrets"]
+    found = {}
+    for service, base in (("litellm", gw["base_dir"]), ("vllm", gw["vllm_base_dir"])):
+        names = set(hostvars[f"{service}_env_secrets"]) | set(from_vault.get(service) or {})
+        values = env_file(host, f"{base}/.env") if names else {}
+        found[service] = {name: values[name] for name in sorted(names) if name in values}
+    return found
+
+
+def gateway_request(host, path, key="master", body=None, stream=False, timeout=120):
+    """Call the gateway on the gateway host itself; returns (http_status or 0, body_text).
+
+    The master key never appears on a command line: bash reads it from the env file and hands curl the
+    header through a file descriptor. `key` is "master", "none" or "wrong".
+    """
+    gw = gateway_settings(host)
+    auth = {
+        "master": "-H @<(printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\")",
+        "wrong": '-H "Authorization: Bearer sk-wrong-$RANDOM"',
+        "none": "",
+    }[key]
+    data = ""
+    if body is not None:
+        data = "-H 'Content-Type: application/json' --data-binary " + shlex.quote(json.dumps(body))
+    cmd = (
+        f"set -e; set -a; . {shlex.quote(gw['base_dir'])}/.env; set +a; "
+        f"curl -sS {'-N' if stream else ''} --max-time {timeout} -w '\\n%{{http_code}}' {auth} {data} "
+        f"http://127.0.0.1:{gw['port']}{path}"
+    )
+    with host.sudo():
+        result = host.run("bash -c %s", cmd)
+    if result.rc != 0:  # no HTTP answer at all (refused, timed out)
+        return 0, result.stderr
+    text, _, status = result.stdout.rpartition("\n")
+    return int(status), text
+
+
+def global_addresses(host):
+    """Every global IPv4 and IPv6 address of a host."""
+    out = host.check_output("ip -o addr show scope global")
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
+def source_for(host, address):
+    """The source address `host` uses to reach `address`, or None when it has no route there."""
+    result = host.run("ip -o route get %s", address)
+    if result.rc != 0:
+        return None
+    words = result.stdout.split()
+    return words[words.index("src") + 1] if "src" in words else None
+
+
+def url_host(address):
+    return f"[{address}]" if ":" in address else address

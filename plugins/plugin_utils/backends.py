@@ -1,14 +1,85 @@
 # Copyright: tailnet.llm maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checks on the `vllm_backends` shape that argument specs cannot express.
+"""What the collection derives from a backends list (the shape of `vllm_backends`), in one place.
 
-Each problem is one sentence naming the variable path and the offending value, so that a
-failing play tells the operator exactly which inventory entry to fix.
+Roles, templates and the testinfra suite all use these functions (through the filters in plugins/filter):
+- which backends a host serves itself (`local_backends`);
+- the names the gateway serves and what each routes to (`litellm_model_list`);
+- what is wrong with the input (`backend_problems`): each problem is one sentence naming the variable
+  path and the offending value, so that a failing play tells the operator which inventory entry to fix.
 """
 
 from __future__ import annotations
 
+# A backend on one of these hosts is served by vLLM on the host itself.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def local_backends(backends):
+    """The backends served on this host (their host is a loopback name or address)."""
+    return [backend for backend in backends if backend.get("host") in LOCAL_HOSTS]
+
+
+def backend_url(backend):
+    """http://HOST:PORT of a backend's vLLM server, with an IPv6 address in brackets."""
+    host = backend["host"]
+    return f"http://{'[' + host + ']' if ':' in host else host}:{backend['port']}"
+
+
+def _routes(backends, extra_models):
+    """(alias, litellm_params, model_info) of every model, backends first, in inventory order."""
+    for backend in backends:
+        for model in backend["models"]:
+            params = {"model": f"hosted_vllm/{model['id']}", "api_base": backend_url(backend) + "/v1"}
+            info = {"max_input_tokens": int(model["max_model_len"])} if "max_model_len" in model else None
+            yield model["alias"], params, info
+    for model in extra_models:
+        params = {"model": model["model"]}
+        if "api_key_env" in model:
+            params["api_key"] = f"os.environ/{model['api_key_env']}"
+        if "api_base" in model:
+            params["api_base"] = model["api_base"]
+        yield model["alias"], params, None
+
+
+def litellm_model_list(backends, extra_models=(), default_model=""):
+    """LiteLLM's model_list: one entry per alias, and `default` routed as DEFAULT_MODEL (or the first model)
+    unless an alias is `default` itself. Secrets are never in it: keys are os.environ/NAME references."""
+    routes = list(_routes(backends, extra_models))
+    aliases = [alias for alias, _, _ in routes]
+    default_target = None if "default" in aliases else (default_model or next(iter(aliases), None))
+    model_list = []
+    for alias, params, info in routes:
+        for name in [alias] + (["default"] if alias == default_target else []):
+            entry = {"model_name": name, "litellm_params": dict(params)}
+            if info:
+                entry["model_info"] = dict(info)
+            model_list.append(entry)
+    return model_list
+
+
+def _shape_problems(backend, where):
+    """The backend's missing or mistyped keys (the shape vllm's argument spec documents); [] when well formed."""
+    if not isinstance(backend, dict):
+        return [f"{where} is {backend!r}: it must be a mapping with name, host, port and models"]
+    problems = [
+        f"{where}.{key} is {backend.get(key)!r}: it must be a non-empty string"
+        for key in ("name", "host")
+        if not isinstance(backend.get(key), str) or not backend.get(key)
+    ]
+    models = backend.get("models")
+    if models is not None and not isinstance(models, list):
+        return [*problems, f"{where}.models is {models!r}: it must be a list of models"]
+    for m_index, model in enumerate(models or []):
+        if not isinstance(model, dict):
+            problems.append(f"{where}.models[{m_index}] is {model!r}: it must be a mapping with id and alias")
+            continue
+        problems += [
+            f"{where}.models[{m_index}].{key} is {model.get(key)!r}: it must be a non-empty string"
+            for key in ("id", "alias")
+            if not isinstance(model.get(key), str) or not model.get(key)
+        ]
+    return problems
 
 
 def _alias_places(backends, var, extra_models, extra_var):
@@ -28,7 +99,9 @@ def backend_problems(
     default_var="litellm_default_model",
 ):
     """Return the list of problems with `backends` (empty when they are fine)."""
-    problems = []
+    problems = [p for b_index, backend in enumerate(backends) for p in _shape_problems(backend, f"{var}[{b_index}]")]
+    if problems:  # the checks below read the keys
+        return problems
     names = {}
     for b_index, backend in enumerate(backends):
         where = f"{var}[{b_index}]"

@@ -3,8 +3,8 @@
 import json
 import re
 
+import helpers
 import pytest
-from conftest import env_file, gateway_request, gateway_settings, inventory_vars
 
 testinfra_hosts = ["ansible://llm_gateways"]
 
@@ -24,15 +24,15 @@ def test_service_enabled_and_running(host, service):
 )
 def test_gateway_file(host, name, mode):
     with host.sudo():
-        f = host.file(f"{gateway_settings(host)['base_dir']}/{name}")
+        f = host.file(f"{helpers.gateway_settings(host)['base_dir']}/{name}")
         assert f.is_file
         assert f.user == "root"
         assert f.mode == mode
 
 
 def test_config_holds_no_secret(host):
-    base = gateway_settings(host)["base_dir"]
-    secrets = env_file(host, f"{base}/.env")
+    base = helpers.gateway_settings(host)["base_dir"]
+    secrets = helpers.env_file(host, f"{base}/.env")
     config = host.file(f"{base}/config.yaml").content_string
     leaked = sorted(name for name, value in secrets.items() if len(value) >= 8 and value in config)
     assert "LITELLM_MASTER_KEY" in secrets
@@ -41,7 +41,7 @@ def test_config_holds_no_secret(host):
 
 
 def test_vllm_listens_on_loopback_only(host):
-    backends = gateway_settings(host)["local_backends"]
+    backends = helpers.gateway_settings(host)["local_backends"]
     assert backends, "no local vLLM backend in the inventory"
     for backend in backends:
         port = backend["port"]
@@ -70,21 +70,20 @@ def test_no_vllm_process_listens_beyond_loopback(host):
 
 def test_gateway_listens_on_ipv4_and_ipv6(host):
     """Every IPv4 and every IPv6 address (the default), or the one address the inventory binds it to."""
-    port = gateway_settings(host)["port"]
-    bind = inventory_vars(host).get("litellm_bind_address", "")
+    port, bind = helpers.gateway_settings(host)["port"], helpers.gateway_settings(host)["bind_address"]
     for address in [bind] if bind else ["0.0.0.0", "::"]:
         assert host.socket(f"tcp://{address}:{port}").is_listening, f"nothing listens on {address} port {port}"
 
 
 def test_models_lists_exactly_the_aliases(host):
-    status, body = gateway_request(host, "/v1/models")
+    status, body = helpers.gateway_request(host, "/v1/models")
     assert status == 200
-    assert sorted(m["id"] for m in json.loads(body)["data"]) == gateway_settings(host)["aliases"]
+    assert sorted(m["id"] for m in json.loads(body)["data"]) == helpers.gateway_settings(host)["aliases"]
 
 
 @pytest.mark.parametrize("key", ["none", "wrong"])
 def test_request_without_the_master_key_is_refused(host, key):
-    status, body = gateway_request(host, "/v1/chat/completions", key=key, body={**CHAT, "model": "default"})
+    status, body = helpers.gateway_request(host, "/v1/chat/completions", key=key, body={**CHAT, "model": "default"})
     assert status in (400, 401, 403)
     assert '"choices"' not in body
 
@@ -92,8 +91,8 @@ def test_request_without_the_master_key_is_refused(host, key):
 @pytest.mark.parametrize("alias", ["default", "first-backend-alias"])
 def test_chat_completion_returns_model_text(host, alias):
     if alias == "first-backend-alias":
-        alias = gateway_settings(host)["backends"][0]["models"][0]["alias"]
-    status, body = gateway_request(host, "/v1/chat/completions", body={**CHAT, "model": alias})
+        alias = helpers.gateway_settings(host)["backends"][0]["models"][0]["alias"]
+    status, body = helpers.gateway_request(host, "/v1/chat/completions", body={**CHAT, "model": alias})
     assert status == 200, body[:500]
     answer = json.loads(body)
     assert answer["choices"][0]["message"]["content"].strip()
@@ -101,7 +100,9 @@ def test_chat_completion_returns_model_text(host, alias):
 
 
 def test_streaming_chat_completion(host):
-    status, body = gateway_request(host, "/v1/chat/completions", body={**CHAT, "model": "default", "stream": True})
+    status, body = helpers.gateway_request(
+        host, "/v1/chat/completions", body={**CHAT, "model": "default", "stream": True}
+    )
     assert status == 200, body[:500]
     events = [line[len("data: ") :] for line in body.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"

@@ -1,19 +1,21 @@
 """Each secret reaches only the service that uses it, and never a command line, `podman inspect` or the journal.
 
-Secret names come from the inventory (`<service>_env_secrets`, `<service>_keyvault_secrets`), their values from
+Secret names come from the inventory (`<service>_env_secrets`, `azure_keyvault_secrets.<service>`), their values from
 the env files on the host. Failures name the secret and the place, never the value.
 """
 
 import json
 
+import helpers
 import pytest
-from conftest import secrets
 
 testinfra_hosts = ["ansible://llm_gateways"]
 
 
 def _all_secrets(host):
-    found = {f"{service}:{name}": value for service, names in secrets(host).items() for name, value in names.items()}
+    found = {
+        f"{service}:{name}": value for service, names in helpers.secrets(host).items() for name, value in names.items()
+    }
     assert "litellm:LITELLM_MASTER_KEY" in found
     return found
 
@@ -61,7 +63,7 @@ def _containers(host):
 
 @pytest.mark.parametrize("service", ["litellm", "vllm"])
 def test_each_secret_reaches_only_its_service(host, service):
-    found = secrets(host)
+    found = helpers.secrets(host)
     assert found[service], f"the inventory gives {service} no secret to check"
     containers = [name for name, project in _containers(host).items() if project == service]
     assert containers, f"no running container of the {service} project"

@@ -10,22 +10,26 @@ import json
 import os
 import pathlib
 
+import helpers
 import pytest
 import testinfra
-from conftest import gateway_settings, global_addresses, inventory_vars, source_for, url_host
 
 testinfra_hosts = ["ansible://llm_clients_linux", "ansible://lab_outsiders"]
 
 
 def _gateways(host):
     inventory = host.backend.ansible_inventory
-    names = inventory_vars(host)["groups"].get("llm_gateways", [])
+    names = helpers.inventory_vars(host)["groups"].get("llm_gateways", [])
     return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in names]
 
 
 def _routes(host):
     """(gateway settings, gateway address, this host's source address or None) for every gateway address."""
-    routes = [(gateway_settings(gw), a, source_for(host, a)) for gw in _gateways(host) for a in global_addresses(gw)]
+    routes = [
+        (helpers.gateway_settings(gw), a, helpers.source_for(host, a))
+        for gw in _gateways(host)
+        for a in helpers.global_addresses(gw)
+    ]
     assert routes, "no gateway address to try"
     return routes
 
@@ -47,7 +51,7 @@ def test_gateway_port_answers_only_tailnet_sources(host, family):
             continue
         code = host.run(
             "curl -s -o /dev/null -w '%%{http_code}' --connect-timeout 3 --max-time 10 http://%s:%s/health/liveliness",
-            url_host(address),
+            helpers.url_host(address),
             str(gw["port"]),
         ).stdout
         outcomes.append((address, source, _in_tailnet(source, gw["sources"]), code == "200"))
@@ -59,7 +63,7 @@ def test_gateway_port_answers_only_tailnet_sources(host, family):
 def test_ssh_answers_as_before_the_deploy(host):
     """SSH on every gateway address answers from every host that reached it before; from the tailnet, always."""
     before_file = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
-    before_file = before_file / f"ssh-before-{inventory_vars(host)['inventory_hostname']}.json"
+    before_file = before_file / f"ssh-before-{helpers.inventory_vars(host)['inventory_hostname']}.json"
     before = json.loads(before_file.read_text()) if before_file.exists() else {}
     outcomes = []
     for gw, address, source in _routes(host):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from ansible.errors import AnsibleError
-from helpers import REPO
+from helpers import ansible_env
 from kvserver import KeyVaultServer, make_client_certificate
 
 CLIENT_SECRET = "test-client-secret-0123456789"
@@ -277,13 +277,15 @@ PLAY = """
     azure_keyvault_authority_host: "{{ azure_keyvault_url }}"
     azure_keyvault_disable_instance_discovery: true
     azure_keyvault_verify_challenge_resource: false
-    litellm_keyvault_secrets:
-      LITELLM_MASTER_KEY: litellm-master-key
-      OPENAI_API_KEY: openai-api-key
-      TEMPLATED: templated
+    azure_keyvault_secrets:
+      litellm:
+        LITELLM_MASTER_KEY: litellm-master-key
+        OPENAI_API_KEY: openai-api-key
+        TEMPLATED: templated
   tasks:
-    - name: Fetch the mapping (the shipped task file)
-      ansible.builtin.import_tasks: TASKS
+    - name: Fetch the mapping (the shipped role)
+      ansible.builtin.include_role:
+        name: tailnet.llm.azure_keyvault
 
     - name: Fetch one more, directly
       ansible.builtin.set_fact:
@@ -302,13 +304,11 @@ PLAY = """
 
 def _playbook(kv, tmp_path, mapping_extra=None):
     out = tmp_path / "out.json"
-    play = PLAY.replace("TASKS", str(REPO / "playbooks/tasks/keyvault-secrets.yml")).replace("OUT", str(out))
+    play = PLAY.replace("OUT", str(out))
     if mapping_extra:
-        play = play.replace("      TEMPLATED: templated\n", f"      TEMPLATED: templated\n{mapping_extra}")
+        play = play.replace("        TEMPLATED: templated\n", f"        TEMPLATED: templated\n{mapping_extra}")
     (tmp_path / "play.yml").write_text(play)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+    env = ansible_env(
         TEST_VAULT_URL=kv.url,
         REQUESTS_CA_BUNDLE=kv.ca_file,
         AZURE_TENANT_ID=kv.tenant,
@@ -352,7 +352,7 @@ def test_ansible_playbook_vvv_shows_no_value(kv, tmp_path):
 
 
 def test_ansible_playbook_failing_fetch_names_secret_without_values(kv, tmp_path):
-    result, out = _playbook(kv, tmp_path, mapping_extra="      ANTHROPIC_API_KEY: anthropic-api-key\n")
+    result, out = _playbook(kv, tmp_path, mapping_extra="        ANTHROPIC_API_KEY: anthropic-api-key\n")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"secret 'anthropic-api-key' not found in vault {kv.url}" in output, output[-4000:]

@@ -4,7 +4,7 @@ same check and requires changed=0: molecule/stack/check-mode.yml.)
 """
 
 import pytest
-from testhost import DEPLOY, podman_exec, run_playbook, systemd_host
+from helpers import DEPLOY, podman_exec, run_on_test_host, systemd_host
 
 HOST = "fresh-akira"
 SECRETS = {"master": "sk-check-mode-master-7c2d", "hf": "hf_check_mode_token_91ab"}
@@ -21,6 +21,7 @@ HOSTVARS = {
             "models": [{"id": "smollm2-135m", "alias": "akira/smollm2-135m", "max_model_len": 2048}],
         }
     ],
+    "litellm_backends": "{{ vllm_backends }}",  # as the runbook's inventory routes
     "litellm_image": "localhost/tailnet-llm/litellm",
     "litellm_image_tag": "lab",
     "litellm_image_pull": False,
@@ -44,7 +45,9 @@ def _state(host):
 
 def test_check_mode_on_a_fresh_host_completes_and_changes_nothing(fresh, tmp_path):
     before = _state(fresh)
-    rc, output, recap = run_playbook(DEPLOY, HOST, fresh, HOSTVARS, tmp_path, "--check", "--diff", "-vvv", timeout=600)
+    rc, output, recap = run_on_test_host(
+        DEPLOY, HOST, fresh, HOSTVARS, tmp_path, "--check", "--diff", "-vvv", timeout=600
+    )
     leaked = [name for name, value in SECRETS.items() if value in output]
     assert not leaked, f"secrets {leaked} appear in the output of --check --diff -vvv"
     assert recap, output[-4000:]

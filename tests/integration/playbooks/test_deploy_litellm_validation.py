@@ -9,7 +9,7 @@ import subprocess
 import uuid
 
 import pytest
-from testhost import DEPLOY, IMAGE, run_playbook
+from helpers import DEPLOY, IMAGE, run_on_test_host
 
 HOST = "lab-akira"
 
@@ -23,6 +23,7 @@ GOOD = {
             "models": [{"id": "smollm2-135m", "alias": "akira/smollm2-135m", "max_model_len": 2048}],
         }
     ],
+    "litellm_backends": "{{ vllm_backends }}",  # as the runbook's inventory routes
     "litellm_env_secrets": {"LITELLM_MASTER_KEY": "sk-validation-test-key"},
 }
 
@@ -78,6 +79,16 @@ SECOND_BACKEND = {
             id="default-twice",
         ),
         pytest.param(
+            _bad(litellm_backends=[{"name": "tachikoma", "port": 8000, "models": [{"id": "x", "alias": "t/x"}]}]),
+            f"host {HOST}: litellm_backends[0].host is None: it must be a non-empty string",
+            id="gateway-backend-without-host",
+        ),
+        pytest.param(
+            _bad(litellm_keyvault_secrets={"LITELLM_MASTER_KEY": "litellm-master-key"}),
+            f"host {HOST}: litellm_keyvault_secrets and vllm_keyvault_secrets are no longer used",
+            id="retired-keyvault-mapping",
+        ),
+        pytest.param(
             _bad(litellm_env_secrets={}),
             f"host {HOST}: litellm_env_secrets must hold LITELLM_MASTER_KEY",
             id="no-master-key",
@@ -90,7 +101,7 @@ SECOND_BACKEND = {
     ],
 )
 def test_bad_input_fails_before_any_change(target, tmp_path, hostvars, expected):
-    rc, output, _recap = run_playbook(DEPLOY, HOST, target, hostvars, tmp_path)
+    rc, output, _recap = run_on_test_host(DEPLOY, HOST, target, hostvars, tmp_path)
     assert rc != 0
     assert expected in output, output[-3000:]
     assert "changed=0" in output
@@ -119,5 +130,5 @@ def test_good_input_passes_validation(target, tmp_path):
         "    - ansible.builtin.include_role: {name: '{{ item }}', tasks_from: validate}\n"
         "      loop: [tailnet.llm.vllm, tailnet.llm.litellm, tailnet.llm.firewalld]\n"
     )
-    rc, output, _recap = run_playbook(play, HOST, target, GOOD, tmp_path)
+    rc, output, _recap = run_on_test_host(play, HOST, target, GOOD, tmp_path)
     assert rc == 0, output[-3000:]

@@ -1,4 +1,4 @@
-"""playbooks/secrets-sync.yml end to end: the real lookup on the controller, the local Key Vault server on
+"""tailnet.llm.secrets_sync (playbooks/secrets_sync.yml) end to end: the real lookup on the controller, the local Key Vault server on
 loopback, and a throw-away systemd test host (podman) with a stand-in litellm.service.
 
 One container and one vault for the module; the tests run in order, each building on the host's state.
@@ -6,16 +6,11 @@ One container and one vault for the module; the tests run in order, each buildin
 
 import hashlib
 import json
-import os
-import pathlib
-import socket
 
 import pytest
+from helpers import ansible_env, free_port, run_on_test_host, systemd_host
+from helpers import podman_exec as _exec
 from kvserver import KeyVaultServer
-from testhost import podman_exec as _exec
-from testhost import run_playbook, systemd_host
-
-REPO = pathlib.Path(__file__).resolve().parents[3]
 
 HOST = "lab-akira"
 ENV_FILE = "/flux/apps/litellm/.env"
@@ -68,18 +63,11 @@ def _values(vault):
     return [*values, CLIENT_SECRET]
 
 
-def _closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None, vllm_mapping=VLLM_MAPPING):
-    """Run playbooks/secrets-sync.yml with -vvv --diff against the test host; assert no value in its output."""
+    """Run tailnet.llm.secrets_sync with -vvv --diff against the test host; assert no value in its output."""
     hostvars = {
         "ansible_python_interpreter": "/usr/bin/python3",
-        "litellm_keyvault_secrets": mapping,
-        "vllm_keyvault_secrets": vllm_mapping,
+        "azure_keyvault_secrets": {"litellm": mapping, "vllm": vllm_mapping},
         **(hostvars or {}),
     }
     options = {
@@ -94,15 +82,13 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None,
         "azure_keyvault_retries": 0,
     }
     (tmp_path / "vault.json").write_text(json.dumps(options))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+    env = ansible_env(
         ANSIBLE_NOCOLOR="1",
         REQUESTS_CA_BUNDLE=vault.ca_file,
         AZURE_CLIENT_SECRET=CLIENT_SECRET,  # the client secret from the environment, as in CI
     )
-    rc, output, recap = run_playbook(
-        REPO / "playbooks/secrets-sync.yml",
+    rc, output, recap = run_on_test_host(
+        "tailnet.llm.secrets_sync",
         HOST,
         host,
         hostvars,
@@ -209,7 +195,7 @@ def test_failing_fetch_leaves_the_file_alone(host, vault, tmp_path, case, expect
     if case == "missing-secret":
         mapping["ANTHROPIC_API_KEY"] = "anthropic-api-key"
     else:
-        url = f"https://127.0.0.1:{_closed_port()}"
+        url = f"https://127.0.0.1:{free_port()}"
     rc, output, recap = _sync(host, vault, tmp_path, mapping=mapping, vault_url=url)
     assert rc != 0
     assert recap["failed"] == 1
@@ -246,3 +232,32 @@ def test_without_azure_a_generated_master_key_is_kept(host, vault, tmp_path):
     assert "OPENAI_API_KEY" not in _env_file(host)[1], "only what the inventory gives is written"
     assert _starts(host) == starts + 1
     assert len(vault.requests()) == requests_before, "no vault was asked"
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "expected"),
+    [
+        pytest.param(
+            {"litellm_keyvault_secrets": MAPPING},
+            "litellm_keyvault_secrets and vllm_keyvault_secrets are no longer used: move the mappings to "
+            "azure_keyvault_secrets",
+            id="retired-mapping",
+        ),
+        pytest.param(
+            {"vllm_env": {"HF HUB": "x"}},
+            'host lab-akira: vllm_env: "HF HUB" is not an environment variable name',
+            id="bad-vllm-name",
+        ),
+    ],
+)
+def test_bad_input_writes_nothing(host, vault, tmp_path, hostvars, expected):
+    """Both services' input is checked before either env file is written."""
+    vault.set_secret("litellm-master-key", "sk-must-not-be-written-bad-input")
+    before = _fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)
+    starts = _starts(host), _starts(host, VLLM_STARTS)
+    rc, output, recap = _sync(host, vault, tmp_path, hostvars=hostvars)
+    assert rc != 0
+    assert recap["changed"] == 0
+    assert expected in output, output[-4000:]
+    assert (_fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)) == before
+    assert (_starts(host), _starts(host, VLLM_STARTS)) == starts

@@ -7,8 +7,8 @@ this folder out; running it on purpose takes TAILNET_LLM_FAULTS=yes (`make fault
 import os
 import time
 
+import helpers
 import pytest
-from conftest import gateway_request, gateway_settings
 
 if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
     raise pytest.UsageError("tests/testinfra/faults kill services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
@@ -35,12 +35,12 @@ def test_systemd_brings_the_gateway_back_after_its_container_is_killed(host):
         host.check_output("podman kill litellm")
         restarted = _wait(lambda: int(host.check_output("systemctl show -P NRestarts litellm")) > before, 60)
     assert restarted
-    assert _wait(lambda: gateway_request(host, "/health/liveliness", key="none", timeout=5)[0] == 200, 180)
+    assert _wait(lambda: helpers.gateway_request(host, "/health/liveliness", key="none", timeout=5)[0] == 200, 180)
 
 
 def test_a_killed_vllm_server_comes_back_alone(host):
     """Kill the last local vLLM server's process (as the OOM killer would): it alone restarts, and serves again."""
-    backends = gateway_settings(host)["local_backends"]
+    backends = helpers.gateway_settings(host)["local_backends"]
     assert backends
     victim_backend = backends[-1]
     victim = f"vllm-{victim_backend['name']}"
@@ -52,7 +52,7 @@ def test_a_killed_vllm_server_comes_back_alone(host):
         assert _wait(lambda: _restart_count(host, victim) > restarts, 60), f"{victim} was not restarted"
         assert _wait(lambda: host.run("curl -sf -o /dev/null --max-time 5 %s", url).rc == 0, 300)
         assert {name: _started_at(host, name) for name in others} == others, "another vLLM server restarted"
-    assert _wait(lambda: gateway_request(host, "/health/liveliness", key="none", timeout=5)[0] == 200, 60)
+    assert _wait(lambda: helpers.gateway_request(host, "/health/liveliness", key="none", timeout=5)[0] == 200, 60)
 
 
 def _restart_count(host, container):

@@ -1,6 +1,9 @@
 """Every role's meta/argument_specs.yml matches its defaults, and rejects malformed input."""
 
+import json
+import os
 import pathlib
+import subprocess
 
 import pytest
 import yaml
@@ -27,7 +30,29 @@ def test_every_role_has_an_argument_spec():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_spec_keys_match_defaults(role):
-    assert sorted(_spec(role)["options"]) == sorted(_defaults(role))
+    """Every default is in the spec, and every option of the spec has a default unless it is required."""
+    options = _spec(role)["options"]
+    assert sorted(options) == sorted([*_defaults(role), *(n for n, o in options.items() if o.get("required"))])
+
+
+def _ansible_doc(role):
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", "role", "--json", f"tailnet.llm.{role}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )
+    return json.loads(result.stdout)[f"tailnet.llm.{role}"]["entry_points"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_ansible_doc_describes_every_default(role):
+    """The role's documentation, as `ansible-doc -t role` renders it, describes every variable of its defaults."""
+    options = _ansible_doc(role)["main"]["options"]
+    undocumented = [name for name in _defaults(role) if not (options.get(name) or {}).get("description")]
+    assert not undocumented, f"ansible-doc -t role tailnet.llm.{role} does not describe {undocumented}"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -118,4 +143,5 @@ def test_spec_rejects_bad_input(role, params, expected):
 @pytest.mark.parametrize("role", ROLES)
 def test_spec_accepts_the_defaults(role):
     defaults = {k: v for k, v in _defaults(role).items() if not (isinstance(v, str) and "{{" in v)}
-    assert not _validate(role, defaults).error_messages
+    required = {name: "x" for name, option in _spec(role)["options"].items() if option.get("required")}
+    assert not _validate(role, {**defaults, **required}).error_messages

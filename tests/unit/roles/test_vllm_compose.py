@@ -6,7 +6,7 @@ reach the compose file (podman-compose would put env_file values on podman's com
 
 import pytest
 import yaml
-from role_render import render
+from helpers import render
 
 SECRET = "hf_Th1s-value must 'never' be in the compose file $HOME"
 ONE = [

@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from role_render import REPO, failures, render
-from test_vllm_compose import ENTRYPOINT
+from helpers import REPO, failures, render
 
 TRICKY = {
     "HF_TOKEN": "hf_a b'c\"d $HOME `id` $(id) \\n ; & | < > * ? ~ # = é",
@@ -24,13 +23,36 @@ ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": 1, "HF_TOKEN": "overridd
 BACKENDS = [{"name": "akira-local", "host": "127.0.0.1", "port": 8000, "models": [{"id": "m", "alias": "a/m"}]}]
 
 
+COMPOSE_SERVICE_TEMPLATES = REPO / "roles" / "compose_service" / "templates"
+
+
 @pytest.fixture(scope="module")
-def env_file(tmp_path_factory):
+def rendered(tmp_path_factory):
+    """vLLM's env file (written by tailnet.llm.compose_service from the vllm role's variables) and compose file."""
     workdir = tmp_path_factory.mktemp("env")
-    text = render("vllm", {"env": ("env.j2", {"vllm_env": ENV, "vllm_env_secrets": TRICKY})}, workdir)["env"]
+    variables = {"vllm_env": ENV, "vllm_env_secrets": TRICKY, "vllm_backends": BACKENDS}
+    texts = render(
+        "vllm",
+        {
+            "env": (COMPOSE_SERVICE_TEMPLATES / "env.j2", {**variables, "compose_service_env": "{{ __vllm_env }}"}),
+            "compose": ("docker-compose.yml.j2", variables),
+        },
+        workdir,
+    )
     path = workdir / "vllm.env"
-    path.write_text(text)
-    return path
+    path.write_text(texts["env"])
+    return path, yaml.safe_load(texts["compose"])["services"]["akira-local"]["entrypoint"]
+
+
+@pytest.fixture(scope="module")
+def env_file(rendered):
+    return rendered[0]
+
+
+@pytest.fixture(scope="module")
+def entrypoint(rendered):
+    """The compose file's entrypoint up to the server's own command."""
+    return rendered[1][: -len(["python3", "-m", "vllm.entrypoints.openai.api_server"])]
 
 
 def _sh(*args, cwd):
@@ -52,13 +74,13 @@ def test_one_quoted_line_per_variable(env_file):
     assert "HF_TOKEN='hf_a b'" in env_file.read_text()  # quoted, not written as is
 
 
-def test_the_entrypoint_exports_the_env_file_into_the_server_process(env_file):
+def test_the_entrypoint_exports_the_env_file_into_the_server_process(env_file, entrypoint):
     # The compose file's entrypoint, with the env file where the test can read it and `env -0` standing in
     # for `python3 -m vllm.entrypoints.openai.api_server` (it receives the same "$@").
-    assert ENTRYPOINT[:2] == ["/bin/sh", "-c"]
-    script = ENTRYPOINT[2].replace("/run/secrets/vllm.env", str(env_file))
+    assert entrypoint[:2] == ["/bin/sh", "-c"]
+    script = entrypoint[2].replace("/run/secrets/vllm.env", str(env_file))
     result = subprocess.run(
-        [*ENTRYPOINT[:2], script, ENTRYPOINT[3], "env", "-0"],
+        [*entrypoint[:2], script, entrypoint[3], "env", "-0"],
         capture_output=True,
         text=True,
         check=True,
@@ -72,8 +94,8 @@ def test_the_entrypoint_exports_the_env_file_into_the_server_process(env_file):
     assert environment["DO_NOT_TRACK"] == "1"
 
 
-def test_the_entrypoint_passes_the_vllm_arguments_unchanged(env_file):
-    script = ENTRYPOINT[2].replace("/run/secrets/vllm.env", str(env_file))
+def test_the_entrypoint_passes_the_vllm_arguments_unchanged(env_file, entrypoint):
+    script = entrypoint[2].replace("/run/secrets/vllm.env", str(env_file))
     args = ["--model", "Qwen/Qwen2.5-7B", "--served-model-name", "a b", "--host", "127.0.0.1"]
     result = subprocess.run(
         ["/bin/sh", "-c", script, "vllm", "printf", "%s\\n", *args], capture_output=True, text=True, check=True
@@ -155,7 +177,14 @@ def test_no_secret_on_a_command_line_or_in_compose_environment(tmp_path):
         "vllm",
         {
             "compose": ("docker-compose.yml.j2", variables),
-            "unit": ("vllm.service.j2", {**variables, "__vllm_compose": "/usr/bin/podman-compose"}),
+            "unit": (
+                COMPOSE_SERVICE_TEMPLATES / "compose.service.j2",
+                {
+                    **variables,
+                    "__compose_service_compose": "/usr/bin/podman-compose",
+                    "compose_service_description": "vLLM",
+                },
+            ),
         },
         tmp_path,
     )

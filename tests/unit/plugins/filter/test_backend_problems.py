@@ -98,3 +98,22 @@ def test_problem_is_named(backend_problems, backends, kwargs, expected):
 def test_remote_backend_may_serve_several_models(backend_problems):
     assert backend_problems(GOOD, local=True) == []
     assert len(GOOD[1]["models"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("backends", "expected"),
+    [
+        pytest.param(["akira-local"], "litellm_backends[0] is 'akira-local': it must be a mapping", id="not-a-mapping"),
+        pytest.param([{**GOOD[0], "name": None}], "litellm_backends[0].name is None", id="no-name"),
+        pytest.param([{**GOOD[0], "host": 127}], "litellm_backends[0].host is 127", id="host-not-a-string"),
+        pytest.param([{**GOOD[0], "models": "m"}], "litellm_backends[0].models is 'm'", id="models-not-a-list"),
+        pytest.param([{**GOOD[0], "models": ["m"]}], "litellm_backends[0].models[0] is 'm'", id="model-not-a-mapping"),
+        pytest.param(
+            [{**GOOD[0], "models": [{"id": "m"}]}], "litellm_backends[0].models[0].alias is None", id="no-alias"
+        ),
+    ],
+)
+def test_malformed_backend_is_named(backend_problems, backends, expected):
+    """litellm_backends' argument spec says only 'list of dicts': the filter checks the shape and names the entry."""
+    problems = backend_problems(backends, var="litellm_backends")
+    assert any(expected in p for p in problems), problems

@@ -13,7 +13,7 @@ import sys
 import pytest
 from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.loader import lookup_loader
-from helpers import COLLECTIONS, REPO
+from helpers import COLLECTIONS, REPO, ansible_env
 
 GOOD_URL = "https://kv-unit.vault.azure.net"
 OPTIONS = (
@@ -200,8 +200,7 @@ def test_option_from_ansible_cfg(tmp_path):
     cfg.write_text(
         f"[defaults]\ncollections_path = {COLLECTIONS}\n\n[azure_keyvault]\nvault_url = http://from-ansible-cfg\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
-    env["ANSIBLE_CONFIG"] = str(cfg)
+    env = ansible_env(cfg)
     result = subprocess.run(
         [
             str(pathlib.Path(sys.executable).parent / "ansible"),

@@ -1,19 +1,16 @@
 """config.yaml is data: rendered by the litellm role's own template and vars from inventory-shaped input.
 
 Each case runs ansible-playbook for real on localhost, rendering roles/litellm/templates/config.yaml.j2
-with the role's defaults and vars, and reads the result back as YAML.
+with the role's defaults and vars (the model list comes from the tailnet.llm.litellm_model_list filter),
+and reads the result back as YAML.
 """
 
 import json
-import pathlib
-import subprocess
-import sys
 
+import helpers
 import pytest
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-ROLE = REPO / "roles" / "litellm"
 SECRET = "sk-this-value-must-never-be-in-config"
 
 BACKENDS = [
@@ -33,47 +30,9 @@ BACKENDS = [
 
 
 def render(tmp_path, **hostvars):
-    dest = tmp_path / "config.yaml"
-    play = [
-        {
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "vars_files": [str(ROLE / "defaults/main.yml"), str(ROLE / "vars/main.yml")],
-            "vars": {"ansible_python_interpreter": sys.executable},
-            "tasks": [
-                {
-                    "name": "Render",
-                    "ansible.builtin.template": {
-                        "src": str(ROLE / "templates/config.yaml.j2"),
-                        "dest": str(dest),
-                        "mode": "0644",
-                    },
-                }
-            ],
-        }
-    ]
-    (tmp_path / "play.yml").write_text(json.dumps(play))
-    # Inventory-like input beats the role defaults, which the play loads as vars_files.
-    (tmp_path / "hostvars.json").write_text(
-        json.dumps({"litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET}, **hostvars})
-    )
-    result = subprocess.run(
-        [
-            str(REPO / ".venv/bin/ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-e",
-            f"@{tmp_path / 'hostvars.json'}",
-            str(tmp_path / "play.yml"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    text = dest.read_text()
+    """config.yaml from the role's template, defaults and vars, with HOSTVARS as the inventory's."""
+    variables = {"litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET}, **hostvars}
+    text = helpers.render("litellm", {"config": ("config.yaml.j2", variables)}, tmp_path)["config"]
     assert SECRET not in text
     return yaml.safe_load(text), text
 
@@ -83,7 +42,7 @@ def by_name(config):
 
 
 def test_one_entry_per_alias_plus_default(tmp_path):
-    config, text = render(tmp_path, vllm_backends=BACKENDS)
+    config, text = render(tmp_path, litellm_backends=BACKENDS)
     models = by_name(config)
     assert sorted(models) == sorted(["akira/qwen2.5-7b", "tachikoma/llama3-8b", "tachikoma/phi-4", "default"])
     assert len(config["model_list"]) == 4
@@ -102,7 +61,7 @@ def test_one_entry_per_alias_plus_default(tmp_path):
 
 
 def test_default_model_variable_picks_the_target(tmp_path):
-    config, _ = render(tmp_path, vllm_backends=BACKENDS, litellm_default_model="tachikoma/phi-4")
+    config, _ = render(tmp_path, litellm_backends=BACKENDS, litellm_default_model="tachikoma/phi-4")
     models = by_name(config)
     assert models["default"]["litellm_params"] == models["tachikoma/phi-4"]["litellm_params"]
 
@@ -110,7 +69,7 @@ def test_default_model_variable_picks_the_target(tmp_path):
 def test_explicit_default_alias_is_not_duplicated(tmp_path):
     backends = json.loads(json.dumps(BACKENDS))
     backends[1]["models"][0]["alias"] = "default"
-    config, _ = render(tmp_path, vllm_backends=backends)
+    config, _ = render(tmp_path, litellm_backends=backends)
     names = [entry["model_name"] for entry in config["model_list"]]
     assert names.count("default") == 1
     assert by_name(config)["default"]["litellm_params"]["model"] == "hosted_vllm/llama3-8b"
@@ -121,7 +80,7 @@ def test_extra_models_use_environment_references(tmp_path):
         {"alias": "openai/gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"},
         {"alias": "motoko/llama3", "model": "ollama/llama3", "api_base": "http://motoko:11434"},
     ]
-    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1], litellm_extra_models=extra)
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_extra_models=extra)
     models = by_name(config)
     assert models["openai/gpt-4o"]["litellm_params"] == {
         "model": "openai/gpt-4o",
@@ -139,10 +98,10 @@ def test_extra_models_use_environment_references(tmp_path):
     ],
 )
 def test_router_settings_are_written_as_given(tmp_path, settings):
-    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1], litellm_router_settings=settings)
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_router_settings=settings)
     assert config["router_settings"] == settings
 
 
 def test_no_router_settings_by_default(tmp_path):
-    config, _ = render(tmp_path, vllm_backends=BACKENDS[:1])
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1])
     assert "router_settings" not in config

@@ -1,0 +1,55 @@
+import pytest
+from ansible.plugins.loader import filter_loader
+
+BACKENDS = [
+    {"name": "akira-local", "host": "127.0.0.1", "port": 8000, "models": [{"id": "q", "alias": "akira/q"}]},
+    {
+        "name": "tachikoma",
+        "host": "fd7a:115c:a1e0::12",
+        "port": 8001,
+        "models": [{"id": "l", "alias": "t/l", "max_model_len": 8192}],
+    },
+]
+EXTRA = [{"alias": "openai/gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"}]
+
+
+@pytest.fixture(scope="module")
+def model_list():
+    return filter_loader.get("tailnet.llm.litellm_model_list").j2_function
+
+
+def _names(entries):
+    return [entry["model_name"] for entry in entries]
+
+
+def test_default_follows_the_first_model(model_list):
+    assert _names(model_list(BACKENDS, EXTRA)) == ["akira/q", "default", "t/l", "openai/gpt-4o"]
+
+
+def test_default_follows_the_default_model(model_list):
+    entries = model_list(BACKENDS, EXTRA, "openai/gpt-4o")
+    assert _names(entries) == ["akira/q", "t/l", "openai/gpt-4o", "default"]
+    assert entries[3]["litellm_params"] == entries[2]["litellm_params"]
+
+
+def test_an_alias_named_default_is_not_doubled(model_list):
+    extra = [{"alias": "default", "model": "ollama/llama3", "api_base": "http://motoko:11434"}]
+    assert _names(model_list(BACKENDS, extra, "")) == ["akira/q", "t/l", "default"]
+
+
+def test_backend_route(model_list):
+    entry = model_list(BACKENDS)[2]
+    assert entry == {
+        "model_name": "t/l",
+        "litellm_params": {"model": "hosted_vllm/l", "api_base": "http://[fd7a:115c:a1e0::12]:8001/v1"},
+        "model_info": {"max_input_tokens": 8192},
+    }
+
+
+def test_keys_are_environment_references(model_list):
+    entry = model_list([], EXTRA)[0]
+    assert entry["litellm_params"] == {"model": "openai/gpt-4o", "api_key": "os.environ/OPENAI_API_KEY"}
+
+
+def test_nothing_configured_serves_nothing(model_list):
+    assert model_list([], []) == []

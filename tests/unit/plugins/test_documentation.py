@@ -1,0 +1,31 @@
+"""Every plugin's documentation renders with ansible-doc, as an operator reads it."""
+
+import json
+import os
+import subprocess
+
+import pytest
+from helpers import REPO
+
+PLUGINS = sorted(
+    (path.parent.name, path.stem)
+    for path in (REPO / "plugins").glob("*/*.py")
+    if path.parent.name in ("filter", "lookup") and not path.stem.startswith("_")
+)
+
+
+@pytest.mark.parametrize(("kind", "name"), PLUGINS)
+def test_ansible_doc_renders(kind, name):
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", kind, "--json", f"tailnet.llm.{name}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)[f"tailnet.llm.{name}"]
+    assert doc["doc"]["short_description"]
+    assert doc["examples"]
+    assert doc["return"]

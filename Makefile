@@ -29,11 +29,12 @@ $(COLLECTION_LINK):
 install: $(BIN)/.installed $(COLLECTION_LINK) ## Build the pinned venv (.venv) and expose this tree as tailnet.llm
 
 .PHONY: lint
-lint: install ## ansible-lint (production profile), yamllint, ruff
+lint: install ## ansible-lint (production profile), yamllint, ruff, syntax of every collection playbook
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint
+	$(BIN)/molecule syntax -s default
 
 .PHONY: unit
 unit: install ## Unit tests (plugins, argument specs, validation)

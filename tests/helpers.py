@@ -129,6 +129,13 @@ def render(role, cases, workdir):
     return {case_id: results[f"Render {case_id}"]["msg"] for case_id in cases}
 
 
+# What failed: the message of a task, or of each failed item of a loop.
+FAILED_MESSAGE = (
+    "{{ (ansible_failed_result.results | default([]) | selectattr('failed', 'defined') | selectattr('failed')"
+    " | map(attribute='msg') | join('; ')) or ansible_failed_result.msg }}"
+)
+
+
 def failures(role, task_file, cases, workdir):
     """Run tasks/<task_file> of `role` once per case (cases maps a case id to variables).
 
@@ -140,9 +147,7 @@ def failures(role, task_file, cases, workdir):
             "name": f"Case {case_id}",
             "vars": variables,
             "block": [{"ansible.builtin.import_tasks": str(REPO / "roles" / role / "tasks" / task_file)}],
-            "rescue": [
-                {"name": f"Failed {case_id}", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}
-            ],
+            "rescue": [{"name": f"Failed {case_id}", "ansible.builtin.debug": {"msg": FAILED_MESSAGE}}],
         }
         for case_id, variables in cases.items()
     ]

@@ -10,6 +10,9 @@ INVENTORY ?= inventory/hosts.yml
 LIMIT ?=
 limit_arg = $(if $(LIMIT),--limit $(LIMIT))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Ansible's and molecule's working state (the scenarios' state, the lab's inventory under
+# build/ansible/tmp/molecule.*.stack/inventory) belong to this checkout, not to every checkout of the machine.
+export ANSIBLE_HOME := $(CURDIR)/build/ansible
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help

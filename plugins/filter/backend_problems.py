@@ -12,12 +12,9 @@ description:
     and the offending value (port out of range, duplicate names, ids or aliases, the alias C(default)
     defined twice, a default model that is no alias). An empty list means the input is fine.
   - With O(local=true), also checks the backends this host serves itself (one model per vLLM server).
+extends_documentation_fragment:
+  - tailnet.llm.backends
 options:
-  _input:
-    description: The backends, in the shape of C(vllm_backends).
-    type: list
-    elements: dict
-    required: true
   var:
     description: Name of the variable, used in the messages.
     type: str

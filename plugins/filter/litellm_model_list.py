@@ -13,12 +13,9 @@ description:
     as O(default_model) (or the first model) unless an alias is C(default) itself.
   - Keys are never values. A further model's C(api_key_env) becomes an C(os.environ/NAME) reference.
   - The names the gateway serves are this list's C(model_name)s.
+extends_documentation_fragment:
+  - tailnet.llm.backends
 options:
-  _input:
-    description: The backends, in the shape of C(vllm_backends).
-    type: list
-    elements: dict
-    required: true
   extra_models:
     description: Further models, in the shape of C(litellm_extra_models).
     type: list

@@ -10,12 +10,8 @@ short_description: The backends a host serves itself
 description:
   - Returns the backends whose C(host) is C(127.0.0.1), C(localhost) or C(::1), in their order. The vllm
     role runs one vLLM server for each of them on the host.
-options:
-  _input:
-    description: The backends, in the shape of C(vllm_backends).
-    type: list
-    elements: dict
-    required: true
+extends_documentation_fragment:
+  - tailnet.llm.backends
 """
 
 EXAMPLES = r"""

@@ -220,17 +220,20 @@ def systemd_host(prefix):
 def _ansible_inventory(source):
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
-    from ansible.plugins.loader import init_plugin_loader
+    from ansible.vars.hostvars import HostVars as AnsibleHostVars
     from ansible.vars.manager import VariableManager
 
-    init_plugin_loader([str(COLLECTIONS)])
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[source])
+    manager = VariableManager(loader=loader, inventory=inventory)
+    # As in a play, `hostvars` (every host's variables) for templates that read other hosts' (the fleet's
+    # wiring): HostVars registers itself with the variable manager.
+    AnsibleHostVars(inventory=inventory, variable_manager=manager, loader=loader)
     # Loaded by Ansible's own loader, so that templated defaults are rendered as in a play.
     defaults = {}
     for path in sorted((REPO / "roles").glob("*/defaults/main.yml")):
         defaults.update(loader.load_from_file(str(path), trusted_as_template=True) or {})
-    return loader, inventory, VariableManager(loader=loader, inventory=inventory), defaults
+    return loader, inventory, manager, defaults
 
 
 class HostVars:
@@ -266,7 +269,7 @@ def gateway_settings(host):
         "vllm_base_dir": hostvars["vllm_base_dir"],
         "port": int(hostvars["litellm_port"]),
         "bind_address": hostvars["litellm_bind_address"],
-        "aliases": sorted(entry["model_name"] for entry in model_list),
+        "aliases": sorted({entry["model_name"] for entry in model_list}),
         "backends": backends,
         "local_backends": local_backends(hostvars["vllm_backends"]),
         "sources": [ipaddress.ip_network(r) for r in hostvars["firewalld_sources"]],
@@ -281,16 +284,50 @@ def env_file(host, path):
     return {name: value for name, value in pairs if name not in ("PWD", "SHLVL", "_")}
 
 
+def model_host_settings(host):
+    """What a host serves itself, and whether gateways other than itself use it (then vLLM is on the tailnet)."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import (
+        GATEWAYS,
+        local_backends,
+        serves_other_gateways,
+    )
+
+    hostvars = inventory_vars(host)
+    name, groups = hostvars["inventory_hostname"], hostvars["groups"]
+    return {
+        "local_backends": local_backends(hostvars["vllm_backends"]),
+        "serves_others": serves_other_gateways(name, groups),
+        "is_gateway": name in groups.get(GATEWAYS, []),
+    }
+
+
 def secrets(host):
-    """{service: {NAME: value}} of the secrets each service gets: names from the inventory, values from the hosts."""
-    hostvars, gw = inventory_vars(host), gateway_settings(host)
+    """{service: {NAME: value}} of the secrets each service on the host gets: names from the inventory, values
+    from the host's env files."""
+    hostvars, gw, mh = inventory_vars(host), gateway_settings(host), model_host_settings(host)
     from_vault = hostvars["azure_keyvault_secrets"]
+    services = [("litellm", gw["base_dir"])] if mh["is_gateway"] else []
+    services += [("vllm", gw["vllm_base_dir"])] if mh["local_backends"] else []
     found = {}
-    for service, base in (("litellm", gw["base_dir"]), ("vllm", gw["vllm_base_dir"])):
+    for service, base in services:
         names = set(hostvars[f"{service}_env_secrets"]) | set(from_vault.get(service) or {})
         values = env_file(host, f"{base}/.env") if names else {}
         found[service] = {name: values[name] for name in sorted(names) if name in values}
     return found
+
+
+def backend_request(host, url, key_env=None):
+    """GET URL from HOST (a gateway), with the key in KEY_ENV of the gateway's env file when given; returns the
+    HTTP status (0 without an answer). The key never appears on a command line."""
+    gw = gateway_settings(host)
+    auth = f"-H @<(printf 'Authorization: Bearer %s\\n' \"${key_env}\")" if key_env else ""
+    cmd = (
+        f"set -e; set -a; . {shlex.quote(gw['base_dir'])}/.env; set +a; "
+        f"curl -s -o /dev/null --max-time 20 -w '%{{http_code}}' {auth} {shlex.quote(url)}"
+    )
+    with host.sudo():
+        result = host.run("bash -c %s", cmd)
+    return int(result.stdout) if result.stdout.isdigit() else 0
 
 
 def gateway_request(host, path, key="master", body=None, stream=False, timeout=120):

@@ -13,11 +13,42 @@ from __future__ import annotations
 
 # A backend on one of these hosts is served by vLLM on the host itself.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# The inventory's groups of model hosts (vLLM) and gateways (LiteLLM).
+MODEL_HOSTS, GATEWAYS = "llm_model_hosts", "llm_gateways"
+# The env-file variable holding the key of the model hosts that other gateways reach over the tailnet.
+FLEET_KEY_ENV = "VLLM_API_KEY"
 
 
 def local_backends(backends):
     """The backends served on this host (their host is a loopback name or address)."""
-    return [backend for backend in backends if backend.get("host") in LOCAL_HOSTS]
+    return [backend for backend in backends if isinstance(backend, dict) and backend.get("host") in LOCAL_HOSTS]
+
+
+def serves_other_gateways(host, groups):
+    """Whether gateways other than HOST itself use HOST's vLLM servers (then they listen on the tailnet)."""
+    return bool(set(groups.get(GATEWAYS, [])) - {host})
+
+
+def gateway_backends(gateway, groups, hostvars):
+    """The backends GATEWAY routes to: the local backends of every model host, and the gateway's own list.
+
+    The gateway's own `vllm_backends` are taken as listed (its local ones on loopback, and any other host's
+    server written in by hand), unless gateways other than itself use it: then its local ones are reached
+    like those of every other model host, at the host's inventory name (its MagicDNS name) with the fleet's
+    key.
+    """
+    hosts = list(dict.fromkeys([*groups.get(MODEL_HOSTS, []), gateway]))
+    backends = []
+    for host in hosts:
+        listed = hostvars[host].get("vllm_backends") or []
+        served = local_backends(listed)
+        if host == gateway and not serves_other_gateways(host, groups):
+            backends += listed
+            continue
+        backends += [{**backend, "host": host, "api_key_env": FLEET_KEY_ENV} for backend in served]
+        if host == gateway:
+            backends += [backend for backend in listed if backend not in served]
+    return backends
 
 
 def backend_url(backend):
@@ -31,6 +62,8 @@ def _routes(backends, extra_models):
     for backend in backends:
         for model in backend["models"]:
             params = {"model": f"hosted_vllm/{model['id']}", "api_base": backend_url(backend) + "/v1"}
+            if "api_key_env" in backend:
+                params["api_key"] = f"os.environ/{backend['api_key_env']}"
             info = {"max_input_tokens": int(model["max_model_len"])} if "max_model_len" in model else None
             yield model["alias"], params, info
     for model in extra_models:
@@ -43,8 +76,9 @@ def _routes(backends, extra_models):
 
 
 def litellm_model_list(backends, extra_models=(), default_model=""):
-    """LiteLLM's model_list: one entry per alias, and `default` routed as DEFAULT_MODEL (or the first model)
-    unless an alias is `default` itself. Secrets are never in it: keys are os.environ/NAME references."""
+    """LiteLLM's model_list: one entry per alias and backend (an alias served by several backends is one model
+    name with several deployments), and `default` routed as DEFAULT_MODEL (or the first model) unless an alias
+    is `default` itself. Secrets are never in it: keys are os.environ/NAME references."""
     routes = list(_routes(backends, extra_models))
     aliases = [alias for alias, _, _ in routes]
     default_target = None if "default" in aliases else (default_model or next(iter(aliases), None))
@@ -83,11 +117,17 @@ def _shape_problems(backend, where):
 
 
 def _alias_places(backends, var, extra_models, extra_var):
+    """(alias, where, deployment) of every model: deployment is (backend index, model id) for a backend's model."""
     for b_index, backend in enumerate(backends):
         for m_index, model in enumerate(backend.get("models") or []):
-            yield model.get("alias"), f"{var}[{b_index}].models[{m_index}]"
+            yield model.get("alias"), f"{var}[{b_index}].models[{m_index}]", (b_index, model.get("id"))
     for e_index, model in enumerate(extra_models):
-        yield model.get("alias"), f"{extra_var}[{e_index}]"
+        yield model.get("alias"), f"{extra_var}[{e_index}]", None
+
+
+def _deployments_of_one_model(first, second):
+    """Two backends serving the same model id under one alias: LiteLLM balances between the two."""
+    return first is not None and second is not None and first[0] != second[0] and first[1] == second[1]
 
 
 def backend_problems(
@@ -121,12 +161,13 @@ def backend_problems(
                 problems.append(f"{where}.models[{m_index}].id {model_id!r} is already used by {ids[model_id]}")
             ids.setdefault(model_id, f"{where}.models[{m_index}]")
 
-    seen = {}
-    for alias, where in _alias_places(backends, var, extra_models, extra_var):
-        if alias in seen:
+    seen, deployments = {}, {}
+    for alias, where, deployment in _alias_places(backends, var, extra_models, extra_var):
+        if alias in seen and not _deployments_of_one_model(deployments[alias], deployment):
             what = "the alias 'default' is defined twice" if alias == "default" else f"alias {alias!r} is duplicated"
             problems.append(f"{where}.alias: {what}: {seen[alias]} already has it")
         seen.setdefault(alias, where)
+        deployments.setdefault(alias, deployment)
 
     if default_model is not None:
         if default_model and "default" in seen:

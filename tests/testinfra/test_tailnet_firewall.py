@@ -1,8 +1,9 @@
-"""firewalld on the gateways, seen from the other hosts, over IPv4 and IPv6.
+"""firewalld on the gateways and model hosts, seen from the other hosts, over IPv4 and IPv6.
 
-Each client tries every address of every gateway. The gateway's port must answer exactly when the
-client's own source address for that route lies in the tailnet's ranges; SSH must answer as it did
-before the deploy (the lab records that in its prepare step), and from the tailnet in any case.
+Each client tries every address of every gateway and model host. The gateway's port must answer exactly
+when the client's own source address for that route lies in the tailnet's ranges; no vLLM port answers a
+client (only gateways reach a model host's vLLM); SSH must answer as it did before the deploy (the lab
+records that in its prepare step), and from the tailnet in any case.
 """
 
 import ipaddress
@@ -17,20 +18,21 @@ import testinfra
 testinfra_hosts = ["ansible://llm_clients_linux", "ansible://lab_outsiders"]
 
 
-def _gateways(host):
-    inventory = host.backend.ansible_inventory
-    names = helpers.inventory_vars(host)["groups"].get("llm_gateways", [])
+def _hosts(host, groups):
+    inventory, all_groups = host.backend.ansible_inventory, helpers.inventory_vars(host)["groups"]
+    names = dict.fromkeys(name for group in groups for name in all_groups.get(group, []))
     return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in names]
 
 
-def _routes(host):
-    """(gateway settings, gateway address, this host's source address or None) for every gateway address."""
+def _routes(host, groups=("llm_gateways",)):
+    """(target host, its settings, its address, this host's source address or None) for every address of every
+    host in GROUPS."""
     routes = [
-        (helpers.gateway_settings(gw), a, helpers.source_for(host, a))
-        for gw in _gateways(host)
-        for a in helpers.global_addresses(gw)
+        (target, helpers.gateway_settings(target), a, helpers.source_for(host, a))
+        for target in _hosts(host, groups)
+        for a in helpers.global_addresses(target)
     ]
-    assert routes, "no gateway address to try"
+    assert routes, f"no address of {groups} to try"
     return routes
 
 
@@ -46,7 +48,7 @@ def _ssh_answers(host, address):
 @pytest.mark.parametrize("family", [4, 6])
 def test_gateway_port_answers_only_tailnet_sources(host, family):
     outcomes = []
-    for gw, address, source in _routes(host):
+    for _, gw, address, source in _routes(host):
         if ipaddress.ip_address(address).version != family:
             continue
         code = host.run(
@@ -60,16 +62,32 @@ def test_gateway_port_answers_only_tailnet_sources(host, family):
     assert not wrong, "(address, source, expected reachable, reachable): " + repr(wrong)
 
 
+def test_no_vllm_port_answers_a_client(host):
+    """vLLM's ports of every model host (and gateway serving backends), on every address, answer no client."""
+    answered = []
+    for target, _, address, _ in _routes(host, ("llm_model_hosts", "llm_gateways")):
+        for backend in helpers.model_host_settings(target)["local_backends"]:
+            result = host.run(
+                "curl -s -o /dev/null -w '%%{http_code}' --connect-timeout 3 --max-time 10 http://%s:%s/health",
+                helpers.url_host(address),
+                str(backend["port"]),
+            )
+            if result.stdout not in ("", "000"):
+                answered.append(f"{address}:{backend['port']} ({result.stdout})")
+    assert not answered, f"vLLM answers this client on {answered}"
+
+
 def test_ssh_answers_as_before_the_deploy(host):
-    """SSH on every gateway address answers from every host that reached it before; from the tailnet, always."""
+    """SSH on every gateway and model host address answers from every host that reached it before; from the
+    tailnet, always."""
     before_file = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
     before_file = before_file / f"ssh-before-{helpers.inventory_vars(host)['inventory_hostname']}.json"
     before = json.loads(before_file.read_text()) if before_file.exists() else {}
     outcomes = []
-    for gw, address, source in _routes(host):
+    for _, gw, address, source in _routes(host, ("llm_gateways", "llm_model_hosts")):
         expected = before.get(address, _in_tailnet(source, gw["sources"]))
         outcomes.append((address, source, expected, _ssh_answers(host, address)))
     wrong = [o for o in outcomes if o[2] and not o[3]]
     assert not wrong, "(address, source, answered before, answers now): " + repr(wrong)
     if before:
-        assert {o[0] for o in outcomes} == set(before), "the gateways' addresses changed since the deploy began"
+        assert {o[0] for o in outcomes} == set(before), "the hosts' addresses changed since the deploy began"

@@ -117,3 +117,17 @@ def test_malformed_backend_is_named(backend_problems, backends, expected):
     """litellm_backends' argument spec says only 'list of dicts': the filter checks the shape and names the entry."""
     problems = backend_problems(backends, var="litellm_backends")
     assert any(expected in p for p in problems), problems
+
+
+def test_one_model_on_two_backends_is_two_deployments_of_one_alias(backend_problems):
+    second = {**GOOD[0], "name": "wintermute-local", "host": "wintermute"}
+    assert backend_problems([GOOD[0], second], var="litellm_backends") == []
+
+
+def test_one_alias_for_two_different_models_is_duplicated(backend_problems):
+    second = {**GOOD[0], "name": "wintermute-local", "models": [{"id": "other", "alias": "akira/qwen2.5-7b"}]}
+    problems = backend_problems([GOOD[0], second], var="litellm_backends")
+    assert problems == [
+        "litellm_backends[1].models[0].alias: alias 'akira/qwen2.5-7b' is duplicated: "
+        "litellm_backends[0].models[0] already has it"
+    ]

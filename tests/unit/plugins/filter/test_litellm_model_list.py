@@ -53,3 +53,21 @@ def test_keys_are_environment_references(model_list):
 
 def test_nothing_configured_serves_nothing(model_list):
     assert model_list([], []) == []
+
+
+def test_remote_backend_sends_its_key(model_list):
+    remote = {**BACKENDS[0], "host": "wintermute", "api_key_env": "VLLM_API_KEY"}
+    assert model_list([remote])[0]["litellm_params"] == {
+        "model": "hosted_vllm/q",
+        "api_base": "http://wintermute:8000/v1",
+        "api_key": "os.environ/VLLM_API_KEY",
+    }
+
+
+def test_two_deployments_of_one_alias(model_list):
+    """Two backends serving one model under one alias: two entries of that name (LiteLLM balances), and
+    `default` follows both."""
+    second = {**BACKENDS[0], "name": "w", "host": "wintermute", "api_key_env": "VLLM_API_KEY"}
+    entries = model_list([BACKENDS[0], second])
+    assert _names(entries) == ["akira/q", "default", "akira/q", "default"]
+    assert entries[2]["litellm_params"]["api_base"] == "http://wintermute:8000/v1"

@@ -1,13 +1,14 @@
-"""Make this checkout importable as the tailnet.llm collection for Ansible's plugin loaders."""
+"""Make this checkout importable as the tailnet.llm collection for Ansible's plugin loaders, for every suite.
+
+Ansible's collection loader must be in place before anything imports `ansible_collections` (the testinfra
+suite imports the collection's plugin_utils, and templates with its filters).
+"""
 
 import os
-import pathlib
 
-import pytest
 from ansible.plugins.loader import init_plugin_loader
+from helpers import COLLECTIONS, REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / "build" / "collections"
 LINK = COLLECTIONS / "ansible_collections" / "tailnet" / "llm"
 
 
@@ -16,8 +17,3 @@ def pytest_configure(config):
         LINK.parent.mkdir(parents=True, exist_ok=True)
         LINK.symlink_to(os.path.relpath(REPO, LINK.parent))
     init_plugin_loader([str(COLLECTIONS)])
-
-
-@pytest.fixture(scope="session")
-def repo():
-    return REPO

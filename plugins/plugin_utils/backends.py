@@ -192,3 +192,18 @@ def local_backend_problems(backends, var="vllm_backends"):
                 f"({ids}): one vLLM server serves one model, give each its own backend and port"
             )
     return problems
+
+
+def completion_probes(models, url, key_env=None):
+    """One probe per model: a one-token chat completion POSTed to URL (one for all, or one per model)."""
+    urls = [url] * len(models) if isinstance(url, str) else list(url)
+    if len(urls) != len(models):
+        raise ValueError(f"{len(models)} models but {len(urls)} URLs")
+    probes = []
+    for model, target in zip(models, urls):
+        body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]}
+        probe = {"name": model, "url": target, "body": body}
+        if key_env:
+            probe["key_env"] = key_env
+        probes.append(probe)
+    return probes

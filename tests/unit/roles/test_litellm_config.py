@@ -105,3 +105,24 @@ def test_router_settings_are_written_as_given(tmp_path, settings):
 def test_no_router_settings_by_default(tmp_path):
     config, _ = render(tmp_path, litellm_backends=BACKENDS[:1])
     assert "router_settings" not in config
+
+
+def test_bad_environment_fails_before_any_change(tmp_path):
+    """litellm's check_env: the master key, then the shared rule for names and values (tailnet.llm.env_problems)."""
+    master = {"LITELLM_MASTER_KEY": SECRET}
+    checked = helpers.failures(
+        "litellm",
+        "check_env.yml",
+        {
+            "no-master-key": {"litellm_env_secrets": {}},
+            "bad-name": {"litellm_env_secrets": master, "litellm_env": {"NO SPACES": "1"}},
+            "good": {"litellm_env_secrets": master, "litellm_env": {"HF_HUB_OFFLINE": "1"}},
+        },
+        tmp_path,
+    )
+    assert checked["no-master-key"].startswith("host localhost: litellm_env_secrets must hold LITELLM_MASTER_KEY")
+    assert checked["bad-name"] == (
+        'host localhost: litellm_env: "NO SPACES" is not an environment variable name'
+        " (letters, digits and _, not starting with a digit)"
+    )
+    assert checked["good"] is None

@@ -316,42 +316,42 @@ def secrets(host):
     return found
 
 
+def _bearer(env_name):
+    """curl's header carrying the key in ENV_NAME of the env file, handed over a file descriptor: the key never
+    appears on a command line."""
+    return f"-H @<(printf 'Authorization: Bearer %s\\n' \"${env_name}\")"
+
+
+def _curl_on_gateway(host, args):
+    """Run `curl ARGS` as root on a gateway, in a shell that has the gateway's env file in its environment."""
+    base = gateway_settings(host)["base_dir"]
+    with host.sudo():
+        return host.run("bash -c %s", f"set -e; set -a; . {shlex.quote(base)}/.env; set +a; curl {args}")
+
+
 def backend_request(host, url, key_env=None):
     """GET URL from HOST (a gateway), with the key in KEY_ENV of the gateway's env file when given; returns the
-    HTTP status (0 without an answer). The key never appears on a command line."""
-    gw = gateway_settings(host)
-    auth = f"-H @<(printf 'Authorization: Bearer %s\\n' \"${key_env}\")" if key_env else ""
-    cmd = (
-        f"set -e; set -a; . {shlex.quote(gw['base_dir'])}/.env; set +a; "
-        f"curl -s -o /dev/null --max-time 20 -w '%{{http_code}}' {auth} {shlex.quote(url)}"
-    )
-    with host.sudo():
-        result = host.run("bash -c %s", cmd)
+    HTTP status (0 without an answer)."""
+    auth = _bearer(key_env) if key_env else ""
+    result = _curl_on_gateway(host, f"-s -o /dev/null --max-time 20 -w '%{{http_code}}' {auth} {shlex.quote(url)}")
     return int(result.stdout) if result.stdout.isdigit() else 0
 
 
 def gateway_request(host, path, key="master", body=None, stream=False, timeout=120):
     """Call the gateway on the gateway host itself; returns (http_status or 0, body_text).
 
-    The master key never appears on a command line: bash reads it from the env file and hands curl the
-    header through a file descriptor. `key` is "master", "none" or "wrong".
+    `key` is "master" (the master key from the env file, never on a command line), "none" or "wrong".
     """
-    gw = gateway_settings(host)
-    auth = {
-        "master": "-H @<(printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\")",
-        "wrong": '-H "Authorization: Bearer sk-wrong-$RANDOM"',
-        "none": "",
-    }[key]
+    auth = {"master": _bearer("LITELLM_MASTER_KEY"), "wrong": '-H "Authorization: Bearer sk-wrong-$RANDOM"', "none": ""}
     data = ""
     if body is not None:
         data = "-H 'Content-Type: application/json' --data-binary " + shlex.quote(json.dumps(body))
-    cmd = (
-        f"set -e; set -a; . {shlex.quote(gw['base_dir'])}/.env; set +a; "
-        f"curl -sS {'-N' if stream else ''} --max-time {timeout} -w '\\n%{{http_code}}' {auth} {data} "
-        f"http://127.0.0.1:{gw['port']}{path}"
+    port = gateway_settings(host)["port"]
+    result = _curl_on_gateway(
+        host,
+        f"-sS {'-N' if stream else ''} --max-time {timeout} -w '\\n%{{http_code}}' {auth[key]} {data} "
+        f"http://127.0.0.1:{port}{path}",
     )
-    with host.sudo():
-        result = host.run("bash -c %s", cmd)
     if result.rc != 0:  # no HTTP answer at all (refused, timed out)
         return 0, result.stderr
     text, _, status = result.stdout.rpartition("\n")

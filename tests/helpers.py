@@ -301,6 +301,44 @@ def model_host_settings(host):
     }
 
 
+def state_host_settings(host):
+    """The state host's ports, database and user, from the inventory and the state_store role's vars."""
+    import yaml
+
+    hostvars = inventory_vars(host)
+    role_vars = yaml.safe_load((REPO / "roles" / "state_store" / "vars" / "main.yml").read_text())
+    return {
+        "redis_port": int(hostvars["state_store_redis_port"]),
+        "postgresql_port": int(role_vars["__state_store_postgresql_port"]),
+        "database": hostvars["state_store_database"],
+        "user": hostvars["state_store_database_user"],
+    }
+
+
+def on_gateway(host, command):
+    """Run COMMAND (a shell command line) as root on a gateway, with the gateway's env file in its environment:
+    its keys and passwords are in no command line."""
+    base = gateway_settings(host)["base_dir"]
+    with host.sudo():
+        return host.run("bash -c %s", f"set -e; set -a; . {shlex.quote(base)}/.env; set +a; {command}")
+
+
+def tailnet_ipv4(host):
+    """The host's address in the tailnet's IPv4 range, where the fleet's hosts reach each other (fleet.yml reads
+    it from facts, which only a play has: here, from the host's interfaces)."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.firewall import TAILNET_RANGES
+
+    tailnet = [ipaddress.ip_network(r) for r in TAILNET_RANGES]
+    found = [a for a in global_addresses(host) if any(ipaddress.ip_address(a) in n for n in tailnet)]
+    return next(a for a in found if ":" not in a)
+
+
+def vllm_address(host):
+    """The address a model host's vLLM listens on: loopback, or its tailnet IPv4 address when gateways other than
+    itself use it."""
+    return tailnet_ipv4(host) if model_host_settings(host)["serves_others"] else "127.0.0.1"
+
+
 def secrets(host):
     """{service: {NAME: value}} of the secrets each service on the host gets: names from the inventory, values
     from the host's env files."""
@@ -324,9 +362,7 @@ def _bearer(env_name):
 
 def _curl_on_gateway(host, args):
     """Run `curl ARGS` as root on a gateway, in a shell that has the gateway's env file in its environment."""
-    base = gateway_settings(host)["base_dir"]
-    with host.sudo():
-        return host.run("bash -c %s", f"set -e; set -a; . {shlex.quote(base)}/.env; set +a; curl {args}")
+    return on_gateway(host, f"curl {args}")
 
 
 def backend_request(host, url, key_env=None):
@@ -337,8 +373,9 @@ def backend_request(host, url, key_env=None):
     return int(result.stdout) if result.stdout.isdigit() else 0
 
 
-def gateway_request(host, path, key="master", body=None, stream=False, timeout=120):
-    """Call the gateway on the gateway host itself; returns (http_status or 0, body_text).
+def gateway_request(host, path, key="master", body=None, stream=False, timeout=120, headers=False):
+    """Call the gateway on the gateway host itself; returns (http_status or 0, body_text), and the response's
+    headers (lower-case names) third when HEADERS.
 
     `key` is "master" (the master key from the env file, never on a command line), "none" or "wrong".
     """
@@ -349,13 +386,17 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
     port = gateway_settings(host)["port"]
     result = _curl_on_gateway(
         host,
-        f"-sS {'-N' if stream else ''} --max-time {timeout} -w '\\n%{{http_code}}' {auth[key]} {data} "
-        f"http://127.0.0.1:{port}{path}",
+        f"-sS {'-N' if stream else ''} {'-D -' if headers else ''} --max-time {timeout} -w '\\n%{{http_code}}' "
+        f"{auth[key]} {data} http://127.0.0.1:{port}{path}",
     )
     if result.rc != 0:  # no HTTP answer at all (refused, timed out)
-        return 0, result.stderr
+        return (0, result.stderr, {}) if headers else (0, result.stderr)
     text, _, status = result.stdout.rpartition("\n")
-    return int(status), text
+    if not headers:
+        return int(status), text
+    head, _, text = text.partition("\r\n\r\n")
+    fields = (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)
+    return int(status), text, {name.strip().lower(): value.strip() for name, value in fields}
 
 
 def global_addresses(host):

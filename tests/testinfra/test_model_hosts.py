@@ -5,21 +5,11 @@ itself). vLLM listens on loopback, unless gateways other than the host use it: t
 address only (and it wants the key; firewalld lets only those gateways in, tested from the clients).
 """
 
-import ipaddress
 import re
 
 import helpers
-from ansible_collections.tailnet.llm.plugins.plugin_utils.firewall import TAILNET_RANGES
 
 testinfra_hosts = ["ansible://llm_gateways", "ansible://llm_model_hosts"]
-
-
-def _expected_address(host):
-    if not helpers.model_host_settings(host)["serves_others"]:
-        return "127.0.0.1"
-    tailnet = [ipaddress.ip_network(r) for r in TAILNET_RANGES]
-    found = [a for a in helpers.global_addresses(host) if any(ipaddress.ip_address(a) in n for n in tailnet)]
-    return next(a for a in found if ":" not in a)
 
 
 def _vllm_containers(host):
@@ -37,7 +27,7 @@ def test_vllm_runs_exactly_when_the_host_serves_backends(host):
 
 
 def test_vllm_listens_where_its_gateways_reach_it_only(host):
-    address = _expected_address(host)
+    address = helpers.vllm_address(host)
     for backend in helpers.model_host_settings(host)["local_backends"]:
         port = backend["port"]
         assert host.socket(f"tcp://{address}:{port}").is_listening, f"vLLM is not on {address}:{port}"
@@ -48,7 +38,7 @@ def test_vllm_listens_where_its_gateways_reach_it_only(host):
 def test_no_vllm_process_listens_anywhere_else(host):
     """vLLM's API and its own worker sockets: every listening socket of a vLLM container is on loopback, or is
     the API on the address the gateways reach."""
-    address = _expected_address(host)
+    address = helpers.vllm_address(host)
     api = {f"{helpers.url_host(address)}:{b['port']}" for b in helpers.model_host_settings(host)["local_backends"]}
     ids = _vllm_containers(host)
     with host.sudo():

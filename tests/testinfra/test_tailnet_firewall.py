@@ -1,9 +1,9 @@
-"""firewalld on the gateways and model hosts, seen from the other hosts, over IPv4 and IPv6.
+"""firewalld on the gateways, model hosts and state host, seen from the other hosts, over IPv4 and IPv6.
 
-Each client tries every address of every gateway and model host. The gateway's port must answer exactly
-when the client's own source address for that route lies in the tailnet's ranges; no vLLM port answers a
-client (only gateways reach a model host's vLLM); SSH must answer as it did before the deploy (the lab
-records that in its prepare step), and from the tailnet in any case.
+Each client tries every address of every gateway, model host and state host. The gateway's port must answer
+exactly when the client's own source address for that route lies in the tailnet's ranges; no vLLM port answers
+a client (only gateways reach a model host's vLLM), nor Redis or PostgreSQL on the state host; SSH must answer
+as it did before the deploy (the lab records that in its prepare step), and from the tailnet in any case.
 """
 
 import ipaddress
@@ -77,6 +77,23 @@ def test_no_vllm_port_answers_a_client(host):
     assert not answered, f"vLLM answers this client on {answered}"
 
 
+def test_no_state_host_port_answers_a_client(host):
+    """Redis's and PostgreSQL's ports of the state host, on every address, accept no client's connection."""
+    if not helpers.inventory_vars(host)["groups"].get("llm_state_hosts"):
+        pytest.skip("the inventory has no state host")
+    answered = []
+    for target, _, address, _ in _routes(host, ("llm_state_hosts",)):
+        settings = helpers.state_host_settings(target)
+        for port in (settings["redis_port"], settings["postgresql_port"]):
+            if _connects(host, address, port):
+                answered.append(f"{address}:{port}")
+    assert not answered, f"the state host accepts this client on {answered}"
+
+
+def _connects(host, address, port):
+    return host.run("timeout 5 bash -c %s _ %s %s", "exec 3<>/dev/tcp/$1/$2", address, str(port)).rc == 0
+
+
 def test_ssh_answers_as_before_the_deploy(host):
     """SSH on every gateway and model host address answers from every host that reached it before; from the
     tailnet, always."""
@@ -84,7 +101,7 @@ def test_ssh_answers_as_before_the_deploy(host):
     before_file = before_file / f"ssh-before-{helpers.inventory_vars(host)['inventory_hostname']}.json"
     before = json.loads(before_file.read_text()) if before_file.exists() else {}
     outcomes = []
-    for _, gw, address, source in _routes(host, ("llm_gateways", "llm_model_hosts")):
+    for _, gw, address, source in _routes(host, ("llm_gateways", "llm_model_hosts", "llm_state_hosts")):
         expected = before.get(address, _in_tailnet(source, gw["sources"]))
         outcomes.append((address, source, expected, _ssh_answers(host, address)))
     wrong = [o for o in outcomes if o[2] and not o[3]]

@@ -41,10 +41,11 @@ def test_systemd_brings_the_gateway_back_after_its_container_is_killed(host):
 def test_a_killed_vllm_server_comes_back_alone(host):
     """Kill the last local vLLM server's process (as the OOM killer would): it alone restarts, and serves again."""
     backends = helpers.gateway_settings(host)["local_backends"]
-    assert backends
+    if not backends:
+        pytest.skip("this gateway serves no backend itself")
     victim_backend = backends[-1]
     victim = f"vllm-{victim_backend['name']}"
-    url = f"http://127.0.0.1:{victim_backend['port']}/health"
+    url = f"http://{helpers.url_host(helpers.vllm_address(host))}:{victim_backend['port']}/health"
     with host.sudo():
         others = {f"vllm-{b['name']}": _started_at(host, f"vllm-{b['name']}") for b in backends[:-1]}
         restarts = _restart_count(host, victim)

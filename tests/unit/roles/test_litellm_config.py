@@ -90,21 +90,71 @@ def test_extra_models_use_environment_references(tmp_path):
     assert sorted(models) == sorted(["akira/qwen2.5-7b", "openai/gpt-4o", "motoko/llama3", "default"])
 
 
+ROUTER_DEFAULTS = {"num_retries": 3, "allowed_fails": 1, "cooldown_time": 30, "routing_strategy": "simple-shuffle"}
+REDIS = {"host": "tessier", "port": 6379, "password": "os.environ/REDIS_PASSWORD"}
+
+
+def test_router_retries_and_leaves_out_a_failing_deployment_by_default(tmp_path):
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1])
+    assert config["router_settings"] == ROUTER_DEFAULTS
+
+
 @pytest.mark.parametrize(
     "settings",
     [
         {"num_retries": 2, "timeout": 30},
-        {"fallbacks": [{"akira/qwen2.5-7b": ["openai/gpt-4o"]}], "routing_strategy": "simple-shuffle"},
+        {"fallbacks": [{"akira/qwen2.5-7b": ["openai/gpt-4o"]}], "routing_strategy": "least-busy"},
     ],
 )
-def test_router_settings_are_written_as_given(tmp_path, settings):
+def test_router_settings_win_over_the_defaults(tmp_path, settings):
     config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_router_settings=settings)
-    assert config["router_settings"] == settings
+    assert config["router_settings"] == {**ROUTER_DEFAULTS, **settings}
 
 
-def test_no_router_settings_by_default(tmp_path):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1])
-    assert "router_settings" not in config
+def test_routing_strategy_is_a_variable(tmp_path):
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_routing_strategy="latency-based-routing")
+    assert config["router_settings"]["routing_strategy"] == "latency-based-routing"
+
+
+def test_shared_redis_holds_router_state_coordination_and_cache(tmp_path):
+    config, text = render(
+        tmp_path,
+        litellm_backends=BACKENDS[:1],
+        litellm_redis_host="tessier",
+        litellm_cache=True,
+        litellm_cache_params={"mode": "default_off", "ttl": 600},
+        litellm_env_secrets={"LITELLM_MASTER_KEY": SECRET, "REDIS_PASSWORD": "redis-secret-value"},
+    )
+    assert "redis-secret-value" not in text
+    assert config["router_settings"] == {
+        **ROUTER_DEFAULTS,
+        "redis_host": "tessier",
+        "redis_port": 6379,
+        "redis_password": "os.environ/REDIS_PASSWORD",
+    }
+    assert config["general_settings"]["coordination_redis"] == REDIS
+    assert config["litellm_settings"]["cache"] is True
+    assert config["litellm_settings"]["cache_params"] == {**REDIS, "type": "redis", "mode": "default_off", "ttl": 600}
+
+
+@pytest.mark.parametrize(("cache", "expected"), [(False, None), (True, {"type": "local"})])
+def test_without_redis_the_cache_is_each_gateways_own(tmp_path, cache, expected):
+    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_cache=cache)
+    assert config["litellm_settings"].get("cache_params") == expected
+    assert "coordination_redis" not in config["general_settings"]
+    assert "redis_host" not in config["router_settings"]
+
+
+@pytest.mark.parametrize(("migrate", "checks_only"), [(True, None), (False, True)])
+def test_only_the_migrating_gateway_updates_the_database_schema(tmp_path, migrate, checks_only):
+    config, _ = render(
+        tmp_path,
+        litellm_backends=BACKENDS[:1],
+        litellm_database_host="tessier",
+        litellm_database_migrate=migrate,
+        litellm_env_secrets={"LITELLM_MASTER_KEY": SECRET, "DATABASE_PASSWORD": "db-secret-value"},
+    )
+    assert config["general_settings"].get("disable_prisma_schema_update") is checks_only
 
 
 def test_bad_environment_fails_before_any_change(tmp_path):
@@ -117,6 +167,12 @@ def test_bad_environment_fails_before_any_change(tmp_path):
             "no-master-key": {"litellm_env_secrets": {}},
             "bad-name": {"litellm_env_secrets": master, "litellm_env": {"NO SPACES": "1"}},
             "good": {"litellm_env_secrets": master, "litellm_env": {"HF_HUB_OFFLINE": "1"}},
+            "redis-no-password": {"litellm_env_secrets": master, "litellm_redis_host": "tessier"},
+            "database-no-password": {
+                "litellm_env_secrets": {**master, "REDIS_PASSWORD": "x"},
+                "litellm_redis_host": "tessier",
+                "litellm_database_host": "tessier",
+            },
         },
         tmp_path,
     )
@@ -126,3 +182,9 @@ def test_bad_environment_fails_before_any_change(tmp_path):
         " (letters, digits and _, not starting with a digit)"
     )
     assert checked["good"] is None
+    assert checked["redis-no-password"].startswith(
+        "host localhost: litellm_env_secrets must hold REDIS_PASSWORD, because litellm_redis_host is tessier"
+    )
+    assert checked["database-no-password"].startswith(
+        "host localhost: litellm_env_secrets must hold DATABASE_PASSWORD, because litellm_database_host is tessier"
+    )

@@ -131,3 +131,11 @@ fault-litellm: install ## Kill the gateway's services and watch them come back (
 .PHONY: bench-gateway
 bench-gateway: install ## Latency the gateway adds, against the lab (make lab first)
 	$(BIN)/python benchmarks/gateway_bench.py
+
+.PHONY: bench-overhead
+bench-overhead: install test-servers ## Latency LiteLLM adds (its defaults, this collection's config) over an instant loopback backend
+	PYTHONPATH=tests:tests/servers $(BIN)/python benchmarks/overhead_bench.py
+
+.PHONY: bench-load
+bench-load: install ## Requests per second and latency through the lab's gateway, one-host vs two-host model (make lab first)
+	$(BIN)/python benchmarks/load_bench.py

@@ -64,7 +64,11 @@ def _routes(backends, extra_models):
             params = {"model": f"hosted_vllm/{model['id']}", "api_base": backend_url(backend) + "/v1"}
             if "api_key_env" in backend:
                 params["api_key"] = f"os.environ/{backend['api_key_env']}"
-            info = {"max_input_tokens": int(model["max_model_len"])} if "max_model_len" in model else None
+            # Self-hosted: no price per token. Said explicitly, LiteLLM skips its cost lookup on every request
+            # (benchmarks/overhead_bench.py measured about 1 ms at p50).
+            info = {"input_cost_per_token": 0, "output_cost_per_token": 0}
+            if "max_model_len" in model:
+                info["max_input_tokens"] = int(model["max_model_len"])
             yield model["alias"], params, info
     for model in extra_models:
         params = {"model": model["model"]}

@@ -44,18 +44,25 @@ def _host(host, name):
     return testinfra.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
 
 
-def _run_requests(gateway, names, out):
-    """REQUESTS chat completions per name through GATEWAY, one after the other; their HTTP statuses into OUT."""
+def _requests(gateway, names):
+    """A shell loop on GATEWAY: REQUESTS chat completions per name, one after the other, each printing its HTTP
+    status; the key comes from the gateway's env file."""
+    settings = helpers.gateway_settings(gateway)
     body = shlex.quote('{"model": "%s", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}')
-    port = helpers.gateway_settings(gateway)["port"]
-    loop = (
-        f"end=$((SECONDS + {SECONDS})); for i in $(seq {REQUESTS}); do for m in {' '.join(names)}; do "
-        f"[ $SECONDS -lt $end ] || exit 0; "
+    return (
+        f"set -a; . {shlex.quote(settings['base_dir'])}/.env; set +a; end=$((SECONDS + {SECONDS})); "
+        f"for i in $(seq {REQUESTS}); do for m in {' '.join(names)}; do [ $SECONDS -lt $end ] || exit 0; "
         f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}\\n' "
         f"-H @<(printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\") -H 'Content-Type: application/json' "
-        f'--data-binary "$(printf {body} "$m")" http://127.0.0.1:{port}/v1/chat/completions; done; done'
+        f'--data-binary "$(printf {body} "$m")" http://127.0.0.1:{settings["port"]}/v1/chat/completions; done; done'
     )
-    out.extend(helpers.on_gateway(gateway, loop).stdout.split())
+
+
+def _run(gateway, command, out):
+    """Run COMMAND as root on GATEWAY and put the words it prints into OUT (in a thread: no Ansible templating
+    here, which is not thread-safe)."""
+    with gateway.sudo():
+        out.extend(gateway.run("bash -c %s", command).stdout.split())
 
 
 def test_stopping_vllm_on_a_model_host_fails_no_request(host):
@@ -65,7 +72,7 @@ def test_stopping_vllm_on_a_model_host_fails_no_request(host):
     gateways = [_host(host, name) for name in helpers.inventory_vars(host)["groups"]["llm_gateways"]]
     statuses = {gateway.backend.host: [] for gateway in gateways}
     runs = [
-        threading.Thread(target=_run_requests, args=(gateway, names, statuses[gateway.backend.host]))
+        threading.Thread(target=_run, args=(gateway, _requests(gateway, names), statuses[gateway.backend.host]))
         for gateway in gateways
     ]
     for run in runs:

@@ -50,7 +50,11 @@ def test_one_entry_per_alias_plus_default(tmp_path):
         "model": "hosted_vllm/qwen2.5-7b",
         "api_base": "http://127.0.0.1:8000/v1",
     }
-    assert models["akira/qwen2.5-7b"]["model_info"] == {"max_input_tokens": 32768}
+    assert models["akira/qwen2.5-7b"]["model_info"] == {
+        "max_input_tokens": 32768,
+        "input_cost_per_token": 0,
+        "output_cost_per_token": 0,
+    }
     assert models["tachikoma/phi-4"]["litellm_params"] == {
         "model": "hosted_vllm/phi-4",
         "api_base": "http://[fd7a:115c:a1e0::12]:8001/v1",

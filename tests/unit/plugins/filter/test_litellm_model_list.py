@@ -42,7 +42,7 @@ def test_backend_route(model_list):
     assert entry == {
         "model_name": "t/l",
         "litellm_params": {"model": "hosted_vllm/l", "api_base": "http://[fd7a:115c:a1e0::12]:8001/v1"},
-        "model_info": {"max_input_tokens": 8192},
+        "model_info": {"max_input_tokens": 8192, "input_cost_per_token": 0, "output_cost_per_token": 0},
     }
 
 

@@ -192,3 +192,23 @@ def test_bad_environment_fails_before_any_change(tmp_path):
     assert checked["database-no-password"].startswith(
         "host localhost: litellm_env_secrets must hold DATABASE_PASSWORD, because litellm_database_host is tessier"
     )
+
+
+@pytest.mark.parametrize("database_host", ["", "tessier"])
+def test_database_mode_gets_the_parts_of_its_url_never_the_url(tmp_path, database_host):
+    """LiteLLM builds its database URL inside the container from DATABASE_HOST, _USERNAME, _NAME and the secret
+    DATABASE_PASSWORD: no URL with the password in it is written anywhere."""
+    secrets = {"LITELLM_MASTER_KEY": SECRET, "DATABASE_PASSWORD": "db-secret-value"}
+    variables = {
+        "litellm_backends": BACKENDS[:1],
+        "litellm_database_host": database_host,
+        "litellm_env_secrets": secrets,
+        "compose_service_env": "{{ __litellm_env }}",
+    }
+    template = helpers.REPO / "roles" / "compose_service" / "templates" / "env.j2"
+    text = helpers.render("litellm", {"env": (template, variables)}, tmp_path)["env"]
+    names = {line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")}
+    parts = {"DATABASE_HOST", "DATABASE_USERNAME", "DATABASE_NAME"}
+    assert parts <= names if database_host else not parts & names
+    assert "DATABASE_URL" not in names
+    assert f"DATABASE_HOST={database_host}" in text.splitlines() or not database_host

@@ -37,7 +37,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Entries with C(model_name), C(litellm_params) and, for a vLLM backend, C(model_info) (zero prices, and C(max_input_tokens) when known).
+  description:
+    - Entries with C(model_name), C(litellm_params) and, for a vLLM backend, C(model_info) (zero prices, and
+      C(max_input_tokens) when known).
   type: list
   elements: dict
 """

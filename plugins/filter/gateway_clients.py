@@ -1,0 +1,47 @@
+# Copyright: tailnet.llm maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import gateway_clients
+
+DOCUMENTATION = r"""
+name: gateway_clients
+short_description: The clients the gateways let in, with the hash of each one's key
+description:
+  - Returns, in the shape of C(litellm_clients), one entry per host of the group C(llm_clients) that has a key
+    (C(llm_client_key)) and is not revoked.
+  - Each entry has C(name), C(key_sha256) (the SHA-256 of the key; the key itself never reaches a gateway),
+    C(models) (C(llm_client_models); empty means every model), C(rpm_limit) and C(tpm_limit) (C(llm_client_rpm)
+    and C(llm_client_tpm); null means none).
+options:
+  _input:
+    description: The inventory's groups (C(groups)).
+    type: dict
+    required: true
+  hostvars:
+    description: Every host's variables (C(hostvars)).
+    type: dict
+    required: true
+  revoked:
+    description: Names of clients whose keys the gateways refuse from now on.
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+# group_vars/all: every gateway lets every client in with its own key.
+litellm_clients: "{{ groups | tailnet.llm.gateway_clients(hostvars, revoked=llm_revoked_clients) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Entries with C(name), C(key_sha256), C(models), C(rpm_limit) and C(tpm_limit).
+  type: list
+  elements: dict
+"""
+
+
+class FilterModule:
+    def filters(self):
+        return {"gateway_clients": gateway_clients}

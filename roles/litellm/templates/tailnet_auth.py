@@ -1,0 +1,42 @@
+"""tailnet.llm's auth hook for the LiteLLM proxy (general_settings.custom_auth): checks every request's key
+without a database.
+
+The master key makes the caller the proxy's administrator. A client's key is known by its SHA-256 only: the
+role writes clients.json next to this file with one entry per client (name, key_sha256, models, rpm_limit,
+tpm_limit), and the proxy then enforces the client's models (custom_auth_run_common_checks with
+enable_post_custom_auth_checks) and limits (its rate limiter, shared through Redis when the gateways share
+one). Requests are logged with the client's name, never its key. Any other key is refused with 401.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+from litellm.proxy._types import LitellmUserRoles, ProxyException, UserAPIKeyAuth
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients.json"), encoding="utf-8") as _file:
+    _CLIENTS = {client["key_sha256"]: client for client in json.load(_file)}
+_MASTER = hashlib.sha256(os.environ["LITELLM_MASTER_KEY"].encode()).digest()
+
+
+async def user_api_key_auth(request, api_key):
+    digest = hashlib.sha256((api_key or "").encode())
+    if hmac.compare_digest(digest.digest(), _MASTER):
+        return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN)
+    client = _CLIENTS.get(digest.hexdigest())
+    if client is None:
+        raise ProxyException(
+            message="Authentication Error: invalid API key", type="auth_error", param="api_key", code=401
+        )
+    sys.stderr.write(f"tailnet-llm: client {client['name']}: {request.method} {request.url.path}\n")
+    return UserAPIKeyAuth(
+        api_key=client["key_sha256"],
+        token=client["key_sha256"],
+        key_alias=client["name"],
+        user_id=client["name"],
+        models=client["models"],
+        rpm_limit=client["rpm_limit"],
+        tpm_limit=client["tpm_limit"],
+    )

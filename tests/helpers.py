@@ -77,12 +77,13 @@ def _role_play(role, tasks):
     }
 
 
-def run_local_plays(plays, workdir):
-    """Run `plays` on localhost; return {task name: localhost's result}. Fails the test if the run fails."""
+def run_local_plays(plays, workdir, inventory="localhost,", host="localhost"):
+    """Run `plays` (on the controller: localhost, or HOST of INVENTORY with a local connection); return
+    {task name: HOST's result}. Fails the test if the run fails."""
     playbook = Path(workdir) / "play.json"
     playbook.write_text(json.dumps(plays))
     result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(playbook)],
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
         cwd=REPO,
         env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
         capture_output=True,
@@ -95,17 +96,17 @@ def run_local_plays(plays, workdir):
         report = None
     if result.returncode != 0:
         failed = [
-            f"{task['task']['name']}: {task['hosts']['localhost'].get('msg')}"
+            f"{task['task']['name']}: {task['hosts'][host].get('msg')}"
             for play in (report or {"plays": []})["plays"]
             for task in play["tasks"]
-            if task["hosts"].get("localhost", {}).get("failed")
+            if task["hosts"].get(host, {}).get("failed")
         ]
         raise AssertionError("\n".join(failed) or (result.stdout[-4000:] + result.stderr[-2000:]))
     return {
-        task["task"]["name"]: task["hosts"]["localhost"]
+        task["task"]["name"]: task["hosts"][host]
         for play in report["plays"]
         for task in play["tasks"]
-        if "localhost" in task["hosts"]
+        if host in task["hosts"]
     }
 
 
@@ -259,7 +260,11 @@ def inventory_vars(host):
 
 def gateway_settings(host):
     """Base dirs, port, backends and the exact list of names the gateway must serve, from the inventory."""
-    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import litellm_model_list, local_backends
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import (
+        litellm_model_list,
+        local_backends,
+        served_names,
+    )
 
     hostvars = inventory_vars(host)
     backends = hostvars["litellm_backends"]
@@ -269,7 +274,8 @@ def gateway_settings(host):
         "vllm_base_dir": hostvars["vllm_base_dir"],
         "port": int(hostvars["litellm_port"]),
         "bind_address": hostvars["litellm_bind_address"],
-        "aliases": sorted({entry["model_name"] for entry in model_list}),
+        "aliases": served_names(model_list),  # without wildcard routes, which answer for names they match
+        "model_list": model_list,
         "backends": backends,
         "local_backends": local_backends(hostvars["vllm_backends"]),
         "sources": [ipaddress.ip_network(r) for r in hostvars["firewalld_sources"]],

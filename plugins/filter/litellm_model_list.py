@@ -12,6 +12,8 @@ description:
     C(hosted_vllm/ID) at the backend's C(/v1)) and of the further models, and an entry C(default) routed
     as O(default_model) (or the first model) unless an alias is C(default) itself.
   - Keys are never values. A further model's C(api_key_env) becomes an C(os.environ/NAME) reference.
+  - A further model whose alias has a C(*) is a wildcard route (e.g. C(hab/*) to C(ollama_chat/*) at hab's
+    Ollama); C(default) never routes to one.
   - The names the gateway serves are this list's C(model_name)s.
 extends_documentation_fragment:
   - tailnet.llm.backends
@@ -38,8 +40,10 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - Entries with C(model_name), C(litellm_params) and, for a vLLM backend, C(model_info) (zero prices, and
-      C(max_input_tokens) when known).
+    - Entries with C(model_name), C(litellm_params) and C(model_info) where there is some.
+    - A vLLM backend's C(model_info) has zero prices, and C(max_input_tokens) when known.
+    - A further model's has its C(max_input_tokens), C(cooldown_time) and C(allowed_fails) when given; its
+      C(timeout), C(stream_timeout), C(num_retries), C(rpm) and C(tpm) go into its C(litellm_params).
   type: list
   elements: dict
 """

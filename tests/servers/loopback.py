@@ -149,8 +149,17 @@ def litellm_proxy(backend_url, workdir, api_key):
         f"model_list:{models}\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n"
         "litellm_settings:\n  telemetry: false\n  num_retries: 0\n"
     )
-    argv = [venv_bin("litellm", "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MASTER_KEY": api_key, "LITELLM_LOG": "ERROR"}
+    with litellm_with_config(config, env, workdir, port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def litellm_with_config(config, env, workdir, port=None):
+    """The real LiteLLM proxy with CONFIG (a config.yaml, e.g. rendered by the litellm role) and ENV (its
+    environment: the master key and the keys the config references); its log is WORKDIR/litellm.log."""
+    port = port or free_port()
+    argv = [venv_bin("litellm", "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     with running("litellm", argv, port, "/health/readiness", workdir, env):
         yield f"http://127.0.0.1:{port}"
 

@@ -5,6 +5,7 @@ container must hold none of the files the roles would write.
 """
 
 import copy
+import re
 import subprocess
 import uuid
 
@@ -12,6 +13,7 @@ import pytest
 from helpers import DEPLOY, IMAGE, run_on_test_host
 
 HOST = "lab-akira"
+LITERAL_KEY = "sk-ant-api03-never-in-any-output"
 
 GOOD = {
     "vllm_accelerator": "cpu",
@@ -72,7 +74,9 @@ SECOND_BACKEND = {
         ),
         pytest.param(
             _bad(
-                litellm_extra_models=[{"alias": "default", "model": "openai/gpt-4o"}],
+                litellm_extra_models=[
+                    {"alias": "default", "model": "ollama_chat/llama3", "api_base": "http://hab:11434"}
+                ],
                 litellm_default_model="akira/smollm2-135m",
             ),
             f"host {HOST}: the alias 'default' is defined twice",
@@ -82,6 +86,41 @@ SECOND_BACKEND = {
             _bad(litellm_backends=[{"name": "tachikoma", "port": 8000, "models": [{"id": "x", "alias": "t/x"}]}]),
             f"host {HOST}: litellm_backends[0].host is None: it must be a non-empty string",
             id="gateway-backend-without-host",
+        ),
+        pytest.param(
+            _bad(
+                litellm_extra_models=[
+                    {"alias": "claude-sonnet", "model": "anthropic/claude-sonnet-4-5", "api_key": LITERAL_KEY}
+                ]
+            ),
+            f"host {HOST}: litellm_extra_models[0].api_key is a key written into the inventory, which is refused",
+            id="literal-provider-key",
+        ),
+        pytest.param(
+            _bad(
+                litellm_extra_models=[
+                    {
+                        "alias": "gpt-4o",
+                        "model": "openai/gpt-4o",
+                        "api_key_env": "OPENAI_API_KEY",
+                        "max_input_tokens": 128000,
+                    },
+                    {
+                        "alias": "claude-sonnet",
+                        "model": "anthropic/claude-sonnet-4-5",
+                        "api_key_env": "ANTHROPIC_API_KEY",
+                        "max_input_tokens": 200000,
+                        "fallbacks": ["gpt-4o"],
+                    },
+                ],
+                litellm_env_secrets={
+                    "LITELLM_MASTER_KEY": "sk-validation-test-key",
+                    "OPENAI_API_KEY": "sk-o",
+                    "ANTHROPIC_API_KEY": "sk-a",
+                },
+            ),
+            f"host {HOST}: litellm_extra_models[1].fallbacks[0]: 'gpt-4o' has a smaller context window",
+            id="fallback-to-a-smaller-window",
         ),
         pytest.param(
             _bad(litellm_keyvault_secrets={"LITELLM_MASTER_KEY": "litellm-master-key"}),
@@ -103,7 +142,9 @@ SECOND_BACKEND = {
 def test_bad_input_fails_before_any_change(target, tmp_path, hostvars, expected):
     rc, output, _recap = run_on_test_host(DEPLOY, HOST, target, hostvars, tmp_path)
     assert rc != 0
-    assert expected in output, output[-3000:]
+    # The callback wraps long messages over lines.
+    assert expected in re.sub(r"\s+", " ", output), output[-3000:]
+    assert LITERAL_KEY not in output
     assert "changed=0" in output
     leftovers = subprocess.run(
         [

@@ -212,3 +212,97 @@ def test_database_mode_gets_the_parts_of_its_url_never_the_url(tmp_path, databas
     assert parts <= names if database_host else not parts & names
     assert "DATABASE_URL" not in names
     assert f"DATABASE_HOST={database_host}" in text.splitlines() or not database_host
+
+
+RUNBOOK_MODELS = [
+    {
+        "alias": "ollama/llama3",
+        "model": "ollama_chat/llama3",
+        "api_base": "http://hab:11434",
+        "max_input_tokens": 8192,
+        "fallbacks": ["akira/qwen2.5-7b"],
+    },
+    {"alias": "hab/*", "model": "ollama_chat/*", "api_base": "http://hab:11434"},
+    {
+        "alias": "claude-sonnet",
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_key_env": "ANTHROPIC_API_KEY",
+        "max_input_tokens": 128000,
+        "timeout": 300,
+        "num_retries": 1,
+        "fallbacks": ["gpt-4o"],
+    },
+    {"alias": "gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY", "max_input_tokens": 128000},
+]
+PROVIDER_KEYS = {"ANTHROPIC_API_KEY": "sk-ant-must-not-be-in-config", "OPENAI_API_KEY": "sk-openai-not-in-config"}
+
+
+def test_ollama_routes_and_fallbacks_are_rendered(tmp_path):
+    """Ollama's routes (by name and wildcard) as LiteLLM reads them, the models' fallbacks in router_settings, and
+    no provider key in the file."""
+    config, text = render(
+        tmp_path,
+        litellm_backends=BACKENDS[:1],
+        litellm_extra_models=RUNBOOK_MODELS,
+        litellm_default_model="claude-sonnet",
+        litellm_env_secrets={"LITELLM_MASTER_KEY": SECRET, **PROVIDER_KEYS},
+    )
+    assert not [name for name, key in PROVIDER_KEYS.items() if key in text]
+    models = by_name(config)
+    assert models["hab/*"]["litellm_params"] == {"model": "ollama_chat/*", "api_base": "http://hab:11434"}
+    assert models["ollama/llama3"]["model_info"] == {"max_input_tokens": 8192}
+    assert models["claude-sonnet"]["litellm_params"] == {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_key": "os.environ/ANTHROPIC_API_KEY",
+        "timeout": 300,
+        "num_retries": 1,
+    }
+    assert config["router_settings"] == {
+        **ROUTER_DEFAULTS,
+        "fallbacks": [{"ollama/llama3": ["akira/qwen2.5-7b"]}, {"claude-sonnet": ["gpt-4o"]}, {"default": ["gpt-4o"]}],
+    }
+
+
+def test_bad_models_fail_validation_naming_host_variable_and_entry(tmp_path):
+    """The role's validate.yml (what tailnet.llm.deploy_litellm runs before any change) on the further models."""
+    literal = "sk-ant-api03-written-into-the-inventory"
+    secrets = {"LITELLM_MASTER_KEY": SECRET, **PROVIDER_KEYS}
+    base = {"litellm_backends": BACKENDS[:1], "litellm_env_secrets": secrets}
+    smaller = json.loads(json.dumps(RUNBOOK_MODELS))
+    smaller[2]["max_input_tokens"] = 200000
+    checked = helpers.failures(
+        "litellm",
+        "validate.yml",
+        {
+            "good": {**base, "litellm_extra_models": RUNBOOK_MODELS},
+            "literal-key": {**base, "litellm_extra_models": [{**RUNBOOK_MODELS[3], "api_key": literal}]},
+            "key-not-in-vault": {
+                **base,
+                "litellm_extra_models": RUNBOOK_MODELS,
+                "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET},
+            },
+            "smaller-window": {**base, "litellm_extra_models": smaller},
+            "wildcard-only": {
+                "litellm_backends": [],
+                "litellm_env_secrets": secrets,
+                "litellm_extra_models": RUNBOOK_MODELS[1:2],
+            },
+        },
+        tmp_path,
+    )
+    assert checked["good"] is None
+    assert checked["literal-key"].startswith(
+        "host localhost: litellm_extra_models[0].api_key is a key written into the inventory, which is refused"
+    )
+    assert literal not in checked["literal-key"]
+    assert checked["key-not-in-vault"] == (
+        "host localhost: litellm_extra_models[2].api_key_env is 'ANTHROPIC_API_KEY', which litellm_env_secrets does "
+        "not hold: map it to its Key Vault secret in azure_keyvault_secrets.litellm (or set it in litellm_env_secrets); "
+        "litellm_extra_models[3].api_key_env is 'OPENAI_API_KEY', which litellm_env_secrets does not hold: map it to "
+        "its Key Vault secret in azure_keyvault_secrets.litellm (or set it in litellm_env_secrets)"
+    )
+    assert checked["smaller-window"].startswith(
+        "host localhost: litellm_extra_models[2].fallbacks[0]: 'gpt-4o' has a smaller context window (128000 tokens) "
+        "than 'claude-sonnet' (200000)"
+    )
+    assert checked["wildcard-only"] is None

@@ -71,3 +71,63 @@ def test_two_deployments_of_one_alias(model_list):
     entries = model_list([BACKENDS[0], second])
     assert _names(entries) == ["akira/q", "default", "akira/q", "default"]
     assert entries[2]["litellm_params"]["api_base"] == "http://wintermute:8000/v1"
+
+
+OLLAMA = [
+    {"alias": "hab/*", "model": "ollama_chat/*", "api_base": "http://hab:11434"},
+    {"alias": "ollama/llama3", "model": "ollama_chat/llama3", "api_base": "http://hab:11434"},
+    {"alias": "sheep/codellama", "model": "ollama/codellama", "api_base": "http://sheep:11434"},
+]
+
+
+def test_ollama_hosts_chat_completion_and_wildcard_routes(model_list):
+    """Chat models through Ollama's chat API (ollama_chat/), completion models through its generate API (ollama/),
+    each at its own host; a wildcard route passes the requested name on."""
+    entries = {e["model_name"]: e for e in model_list([], OLLAMA)}
+    assert entries["hab/*"]["litellm_params"] == {"model": "ollama_chat/*", "api_base": "http://hab:11434"}
+    assert entries["ollama/llama3"]["litellm_params"] == {"model": "ollama_chat/llama3", "api_base": "http://hab:11434"}
+    assert entries["sheep/codellama"]["litellm_params"] == {
+        "model": "ollama/codellama",
+        "api_base": "http://sheep:11434",
+    }
+    assert "model_info" not in entries["hab/*"]
+
+
+def test_default_never_routes_to_a_wildcard_route(model_list):
+    entries = model_list([], OLLAMA)
+    assert _names(entries) == ["hab/*", "ollama/llama3", "default", "sheep/codellama"]
+
+
+def test_per_model_settings_go_where_litellm_reads_them(model_list):
+    """Timeouts, retries and rate limits in litellm_params (the deployment's call); the context window, cooldown
+    and allowed fails in model_info (kept by the router, never sent to the provider); fallbacks in neither."""
+    extra = [
+        {
+            "alias": "claude-sonnet",
+            "model": "anthropic/claude-sonnet-4-5",
+            "api_key_env": "ANTHROPIC_API_KEY",
+            "timeout": 300,
+            "stream_timeout": 30,
+            "num_retries": 0,
+            "rpm": 50,
+            "tpm": 100000,
+            "max_input_tokens": 128000,
+            "cooldown_time": 60,
+            "allowed_fails": 2,
+            "fallbacks": ["gpt-4o"],
+        }
+    ]
+    entry = model_list([], extra)[0]
+    assert entry == {
+        "model_name": "claude-sonnet",
+        "litellm_params": {
+            "model": "anthropic/claude-sonnet-4-5",
+            "api_key": "os.environ/ANTHROPIC_API_KEY",
+            "timeout": 300,
+            "stream_timeout": 30,
+            "num_retries": 0,
+            "rpm": 50,
+            "tpm": 100000,
+        },
+        "model_info": {"max_input_tokens": 128000, "cooldown_time": 60, "allowed_fails": 2},
+    }

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / "build" / "collections"
@@ -309,8 +310,6 @@ def model_host_settings(host):
 
 def state_host_settings(host):
     """The state host's ports, database and user, from the inventory and the state_store role's vars."""
-    import yaml
-
     hostvars = inventory_vars(host)
     role_vars = yaml.safe_load((REPO / "roles" / "state_store" / "vars" / "main.yml").read_text())
     return {
@@ -343,6 +342,24 @@ def vllm_address(host):
     """The address a model host's vLLM listens on: loopback, or its tailnet IPv4 address when gateways other than
     itself use it."""
     return tailnet_ipv4(host) if model_host_settings(host)["serves_others"] else "127.0.0.1"
+
+
+# Where tailnet.llm.ask_cli puts the client's key (root and the key's group only).
+CLIENT_KEY_FILE = yaml.safe_load((REPO / "roles/ask_cli/vars/main.yml").read_text())["__ask_cli_key_file"]
+
+
+def client_request(host, gateway, model):
+    """HTTP status of a one-token chat completion to MODEL through GATEWAY, sent from the client HOST with the key
+    `ask` uses there (read from its file, on no command line)."""
+    name = inventory_vars(gateway)["inventory_hostname"]
+    url = f"http://{name}:{gateway_settings(gateway)['port']}/v1/chat/completions"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1})
+    command = (
+        f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}' -H 'Content-Type: application/json' "
+        f"-H @<(printf 'Authorization: Bearer %s\\n' \"$(cat {CLIENT_KEY_FILE})\") --data-binary {shlex.quote(body)} {url}"
+    )
+    with host.sudo():
+        return host.run("bash -c %s", command).stdout
 
 
 def secrets(host):

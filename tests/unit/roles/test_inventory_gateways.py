@@ -2,7 +2,8 @@
 as tailnet.llm.deploy_litellm runs them before any change, and its gateway serves the runbook's names.
 
 Key Vault cannot be reached here: the test fills litellm_env_secrets with stand-in values under the names that
-azure_keyvault_secrets.litellm maps, as the tailnet.llm.azure_keyvault role would.
+azure_keyvault_secrets.litellm maps, as the tailnet.llm.azure_keyvault role would, and gives each client a stand-in
+key.
 """
 
 import sys
@@ -26,6 +27,10 @@ def test_the_runbooks_gateway_validates_and_serves_its_models(tmp_path):
                     "litellm_env_secrets": "{{ dict(azure_keyvault_secrets.litellm.keys()"
                     " | zip(['sk-stand-in'] * azure_keyvault_secrets.litellm | length)) }}",
                     "azure_keyvault_secrets": {},
+                    # the clients' keys are in Key Vault too: a stand-in key per client
+                    "litellm_clients": "{{ groups | tailnet.llm.gateway_clients(dict(groups.llm_clients"
+                    " | zip(groups.llm_clients | map('regex_replace', '^', 'sk-stand-in-')"
+                    " | map('community.general.dict_kv', 'llm_client_key')))) }}",
                 },
             },
             {

@@ -136,6 +136,10 @@ bench-gateway: install ## Latency the gateway adds, against the lab (make lab fi
 bench-overhead: install test-servers ## Latency LiteLLM adds (its defaults, this collection's config) over an instant loopback backend
 	PYTHONPATH=tests:tests/servers $(BIN)/python benchmarks/overhead_bench.py
 
+.PHONY: bench-client-key
+bench-client-key: install test-servers ## What the auth hook of per-client keys adds over the master key path (loopback)
+	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/client_key_bench.py
+
 .PHONY: bench-load
 bench-load: install ## Requests per second and latency through the lab's gateway, one-host vs two-host model (make lab first)
 	$(BIN)/python benchmarks/load_bench.py

@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 COLLECTION_LINK := build/collections/ansible_collections/tailnet/llm
 INVENTORY ?= inventory/hosts.yml
 LIMIT ?=
+# Extra ansible-playbook options of tailnet-policy, e.g. EXTRA="--check --diff".
+EXTRA ?=
 limit_arg = $(if $(LIMIT),--limit $(LIMIT))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Ansible's and molecule's working state (the scenarios' state, the lab's inventory under
@@ -86,6 +88,10 @@ deploy-litellm: install ## Deploy vLLM, LiteLLM and firewalld on the gateways (L
 .PHONY: secrets-sync
 secrets-sync: install ## Write the gateway's secrets from Azure Key Vault into its .env (LIMIT=host)
 	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.secrets_sync $(limit_arg)
+
+.PHONY: tailnet-policy
+tailnet-policy: install ## Merge the collection's part into the tailnet's policy file via Tailscale's API (EXTRA="--check --diff")
+	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.tailnet_policy $(EXTRA)
 
 .PHONY: bench-keyvault
 bench-keyvault: install ## Benchmark the Key Vault lookup against the sequential way, on a local vault

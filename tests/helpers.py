@@ -439,3 +439,32 @@ def source_for(host, address):
 
 def url_host(address):
     return f"[{address}]" if ":" in address else address
+
+
+# The inventories as the tailnet policy sees them (groups and the host variables it reads), without a play.
+def lab_inventory():
+    """(groups, hostvars) of the lab (extensions/molecule/stack): its platforms' groups, its host_vars' backends."""
+    import yaml
+
+    stack = REPO / "extensions" / "molecule" / "stack"
+    platforms = yaml.safe_load((stack / "molecule.yml").read_text())["platforms"]
+    groups, hostvars = {}, {}
+    for platform in platforms:
+        for group in platform["groups"]:
+            groups.setdefault(group, []).append(platform["name"])
+        path = stack / "host_vars" / f"{platform['name']}.yml"
+        data = yaml.safe_load(path.read_text()) if path.exists() else {}
+        hostvars[platform["name"]] = {k: v for k, v in data.items() if k == "vllm_backends"}
+    return groups, hostvars
+
+
+def runbook_inventory():
+    """(groups, hostvars) of inventory/hosts.yml, the runbook's tailnet (akira's backends from its host_vars)."""
+    import yaml
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    inventory = InventoryManager(loader=DataLoader(), sources=[str(REPO / "inventory" / "hosts.yml")])
+    groups = {name: [h.name for h in group.get_hosts()] for name, group in inventory.groups.items()}
+    akira = yaml.safe_load((REPO / "inventory" / "host_vars" / "akira.yml").read_text())
+    return groups, {host.name: akira if host.name == "akira" else {} for host in inventory.get_hosts()}

@@ -7,10 +7,12 @@ import subprocess
 import pytest
 from helpers import REPO
 
+# Directory -> ansible-doc's plugin type.
+KINDS = {"filter": "filter", "lookup": "lookup", "modules": "module"}
 PLUGINS = sorted(
-    (path.parent.name, path.stem)
+    (KINDS[path.parent.name], path.stem)
     for path in (REPO / "plugins").glob("*/*.py")
-    if path.parent.name in ("filter", "lookup") and not path.stem.startswith("_")
+    if path.parent.name in KINDS and not path.stem.startswith("_")
 )
 
 

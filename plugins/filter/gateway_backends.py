@@ -15,18 +15,13 @@ description:
     too, is reached at its inventory name (its MagicDNS name on the tailnet), with the key in C(VLLM_API_KEY).
   - Adding a GPU box is adding it to C(llm_model_hosts) with its own C(vllm_backends); every gateway then
     routes to its models.
+extends_documentation_fragment:
+  - tailnet.llm.inventory.groups
+  - tailnet.llm.inventory.hostvars
 options:
   _input:
     description: The gateway's inventory name (C(inventory_hostname)).
     type: str
-    required: true
-  groups:
-    description: The inventory's groups (C(groups)).
-    type: dict
-    required: true
-  hostvars:
-    description: Every host's variables (C(hostvars)).
-    type: dict
     required: true
 """
 

@@ -13,13 +13,11 @@ description:
   - Each entry has C(name), C(key_sha256) (the SHA-256 of the key; the key itself never reaches a gateway),
     C(models) (C(llm_client_models); empty means every model), C(rpm_limit) and C(tpm_limit) (C(llm_client_rpm)
     and C(llm_client_tpm); null means none).
+extends_documentation_fragment:
+  - tailnet.llm.inventory.hostvars
 options:
   _input:
     description: The inventory's groups (C(groups)).
-    type: dict
-    required: true
-  hostvars:
-    description: Every host's variables (C(hostvars)).
     type: dict
     required: true
   revoked:

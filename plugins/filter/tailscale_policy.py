@@ -25,13 +25,11 @@ description:
     answer on through any of its tags. Operators that are autogroups get no test (an autogroup cannot be a
     test's source).
   - Fails naming the variable (and host) when an input is wrong.
+extends_documentation_fragment:
+  - tailnet.llm.inventory.hostvars
 options:
   _input:
     description: The inventory's groups (C(groups)).
-    type: dict
-    required: true
-  hostvars:
-    description: Every host's variables (C(hostvars)).
     type: dict
     required: true
   tag_owners:

@@ -12,14 +12,12 @@ description:
     (C(llm-gateway), C(llm-model-host), C(llm-state-host), C(llm-client)), the tags that the policy
     (P(tailnet.llm.tailscale_policy#filter)) gives access by, in the form artis3n.tailscale's C(tailscale_tags)
     wants.
+extends_documentation_fragment:
+  - tailnet.llm.inventory.groups
 options:
   _input:
     description: The host's inventory name (C(inventory_hostname)).
     type: str
-    required: true
-  groups:
-    description: The inventory's groups (C(groups)).
-    type: dict
     required: true
 """
 

@@ -169,23 +169,52 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class KeyVaultServer:
-    """The server, running in a thread of this process. Use as a context manager or start()/stop()."""
+class HTTPSServer:
+    """A local HTTPS server in a thread of this process, with its own CA (ca_file, for the client to trust):
+    a context manager, or start()/stop(). The stand-ins for vendors' APIs extend it (Key Vault here, Tailscale's
+    in tailscale_api.py); HANDLER answers the requests, and reaches the server object as self.server.owner."""
 
-    def __init__(self, tls_dir=None, tenant=None, port=0, dns_names=()):
-        self._tmp = None
-        if tls_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="kvserver-")
-            tls_dir = self._tmp.name
-        self.ca_file, cert_file, key_file = make_tls_files(tls_dir, dns_names)
-        self.state = State(tenant=tenant or str(uuid.uuid4()))
-        self._signing_key = pysecrets.token_bytes(32)
+    name = "https-server"
+
+    def __init__(self, handler, tls_dir=None, port=0, dns_names=()):
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.name}-") if tls_dir is None else None
+        self.ca_file, cert_file, key_file = make_tls_files(tls_dir or self._tmp.name, dns_names)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler, context, self)
+        self._httpd = _HTTPServer(("127.0.0.1", port), handler, context, self)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(5)
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class KeyVaultServer(HTTPSServer):
+    """The Key Vault and Entra ID server, running in a thread of this process."""
+
+    name = "kvserver"
+
+    def __init__(self, tls_dir=None, tenant=None, port=0, dns_names=()):
+        self.state = State(tenant=tenant or str(uuid.uuid4()))
+        self._signing_key = pysecrets.token_bytes(32)
+        super().__init__(_Handler, tls_dir, port, dns_names)
 
     # -- control (tests) ------------------------------------------------------------------
     @property
@@ -224,25 +253,6 @@ class KeyVaultServer:
     def clear_log(self):
         with self.state.lock:
             self.state.log.clear()
-
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="kvserver", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join(5)
-        if self._tmp:
-            self._tmp.cleanup()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- tokens ---------------------------------------------------------------------------
     def issue_token(self, principal, audience=VAULT_RESOURCE, lifetime=3600):

@@ -45,16 +45,12 @@ import http.server
 import ipaddress
 import json
 import secrets
-import socketserver
-import ssl
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from kvserver import make_tls_files
+from kvserver import HTTPSServer
 
 # A new tailnet's policy file: everyone reaches everything (Tailscale's default, in its shape).
 DEFAULT_POLICY = """// Example/default ACLs for unrestricted connections.
@@ -352,18 +348,14 @@ class State:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-class TailscaleAPIServer:
+class TailscaleAPIServer(HTTPSServer):
     """The server, in a thread of this process: a context manager, or start()/stop()."""
 
+    name = "tailscale-api"
+
     def __init__(self, tailnet="example.com", tls_dir=None):
-        self._tmp = tempfile.TemporaryDirectory(prefix="tailscale-api-") if tls_dir is None else None
-        self.ca_file, cert, key = make_tls_files(tls_dir or self._tmp.name)
         self.state = State(tailnet=tailnet)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler, context, self)
-        self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = None
+        super().__init__(_Handler, tls_dir)
 
     # -- control (tests) -----------------------------------------------------------------------
     def add_api_key(self):
@@ -397,46 +389,6 @@ class TailscaleAPIServer:
     def requests(self, method=None):
         with self.state.lock:
             return [r for r in self.state.log if method is None or r.method == method]
-
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="tailscale-api", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join(5)
-        if self._tmp:
-            self._tmp.cleanup()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, handler, context, owner):
-        self.context = context
-        self.owner = owner
-        super().__init__(address, handler)
-
-    def finish_request(self, request, client_address):
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        self.RequestHandlerClass(tls, client_address, self)
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
-            super().handle_error(request, client_address)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

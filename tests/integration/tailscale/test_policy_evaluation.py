@@ -29,7 +29,7 @@ def test_the_lab_inventory_is_what_the_test_expects():
     assert groups["llm_gateways"] == ["akira", "kaneda"]
     assert groups["llm_model_hosts"] == ["akira", "wintermute"]
     assert groups["llm_state_hosts"] == ["tessier"]
-    assert groups["llm_clients"] == ["motoko"]
+    assert groups["llm_clients"] == ["motoko", "armitage"]
 
 
 def test_the_policy_passes_its_own_tests(lab):

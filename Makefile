@@ -115,7 +115,7 @@ molecule-stack: install images ## The stack scenario: converge, idempotence, ver
 	$(BIN)/molecule test -s stack
 
 .PHONY: lab
-lab: install images ## The whole stack in local podman test hosts (akira, motoko, outsider)
+lab: install images ## The whole stack in local podman test hosts (seven hosts: gateways, model hosts, state host, clients)
 	$(BIN)/molecule converge -s stack
 	@echo "lab ready: podman exec -it akira bash; podman exec motoko curl -s http://100.64.10.2:4000/health/liveliness"
 

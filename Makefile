@@ -82,7 +82,7 @@ bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` aga
 test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, integration and molecule
 
 .PHONY: deploy-litellm
-deploy-litellm: install ## Deploy vLLM, LiteLLM and firewalld on the gateways (LIMIT=host)
+deploy-litellm: install ## Deploy the state host, vLLM on the model hosts, LiteLLM and firewalld on the gateways (LIMIT=host)
 	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.deploy_litellm $(limit_arg)
 
 .PHONY: secrets-sync
@@ -129,7 +129,7 @@ validate-litellm: install ## Check the real hosts of the inventory over SSH (cha
 	  --connection=ansible --ansible-inventory=$(INVENTORY)
 
 .PHONY: fault-litellm
-fault-litellm: install ## Kill the gateway's services and watch them come back (a lab's INVENTORY, never production)
+fault-litellm: install ## Kill, stop, break and revoke in a lab and watch it recover (a lab's INVENTORY, never production)
 	@if [ "$(INVENTORY)" = inventory/hosts.yml ]; then echo "fault-litellm kills services: give a lab's INVENTORY=" >&2; exit 2; fi
 	TAILNET_LLM_FAULTS=yes $(BIN)/pytest -p no:cacheprovider tests/testinfra/faults \
 	  --connection=ansible --ansible-inventory=$(INVENTORY)

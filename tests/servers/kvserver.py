@@ -217,6 +217,20 @@ class KeyVaultServer(HTTPSServer):
         super().__init__(_Handler, tls_dir, port, dns_names)
 
     # -- control (tests) ------------------------------------------------------------------
+    def lookup_options(self, principal):
+        """The tailnet.llm.azure_keyvault lookup's options (as azure_keyvault_* variables) that reach this server as
+        PRINCIPAL, whose client secret the lookup reads from AZURE_CLIENT_SECRET; no retries."""
+        return {
+            "azure_keyvault_url": self.url,
+            "azure_keyvault_auth": "service_principal",
+            "azure_keyvault_tenant_id": self.tenant,
+            "azure_keyvault_client_id": principal.client_id,
+            "azure_keyvault_authority_host": self.url,
+            "azure_keyvault_disable_instance_discovery": True,
+            "azure_keyvault_verify_challenge_resource": False,
+            "azure_keyvault_retries": 0,
+        }
+
     @property
     def tenant(self):
         return self.state.tenant

@@ -71,15 +71,9 @@ def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None,
         **(hostvars or {}),
     }
     options = {
+        **vault.lookup_options(vault.reader),
         "azure_keyvault_url": vault_url or vault.url,
-        "azure_keyvault_auth": "service_principal",
-        "azure_keyvault_tenant_id": vault.tenant,
-        "azure_keyvault_client_id": vault.reader.client_id,
-        "azure_keyvault_authority_host": vault.url,
-        "azure_keyvault_disable_instance_discovery": True,
-        "azure_keyvault_verify_challenge_resource": False,
         "azure_keyvault_timeout": 5,
-        "azure_keyvault_retries": 0,
     }
     (tmp_path / "vault.json").write_text(json.dumps(options))
     env = ansible_env(

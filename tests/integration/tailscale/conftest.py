@@ -54,14 +54,7 @@ def playbook_env(tailscale, vault):
         "tailscale_api_ca_path": tailscale.ca_file,
         "tailscale_oauth_client_id": tailscale.oauth_id,
         "tailscale_policy_operators": ["group:ops", "autogroup:admin"],
-        "azure_keyvault_url": vault.url,
-        "azure_keyvault_auth": "service_principal",
-        "azure_keyvault_tenant_id": vault.tenant,
-        "azure_keyvault_client_id": vault.reader.client_id,
-        "azure_keyvault_authority_host": vault.url,
-        "azure_keyvault_disable_instance_discovery": True,
-        "azure_keyvault_verify_challenge_resource": False,
-        "azure_keyvault_retries": 0,
+        **vault.lookup_options(vault.reader),
     }
     env = ansible_env(REQUESTS_CA_BUNDLE=vault.ca_file, AZURE_CLIENT_SECRET=VAULT_CLIENT_SECRET)
     env["ANSIBLE_HOME"] = os.environ.get("ANSIBLE_HOME", str(REPO / "build" / "ansible"))

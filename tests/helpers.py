@@ -255,6 +255,19 @@ class HostVars:
         return self[name] if name in self._vars else default
 
 
+def inventory_host(host, name):
+    """The inventory's host NAME, reached as HOST is (the same inventory, over SSH as the operator)."""
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def group_hosts(host, *groups):
+    """The hosts of the inventory's GROUPS, each once, in the inventory's order, reached as HOST is."""
+    all_groups = inventory_vars(host)["groups"]
+    return [inventory_host(host, name) for name in dict.fromkeys(n for g in groups for n in all_groups.get(g, []))]
+
+
 def inventory_vars(host):
     return HostVars(host)
 
@@ -356,7 +369,7 @@ def client_request(host, gateway, model):
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1})
     command = (
         f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}' -H 'Content-Type: application/json' "
-        f"-H @<(printf 'Authorization: Bearer %s\\n' \"$(cat {CLIENT_KEY_FILE})\") --data-binary {shlex.quote(body)} {url}"
+        f"{bearer(f'$(cat {CLIENT_KEY_FILE})')} --data-binary {shlex.quote(body)} {url}"
     )
     with host.sudo():
         return host.run("bash -c %s", command).stdout
@@ -377,10 +390,10 @@ def secrets(host):
     return found
 
 
-def _bearer(env_name):
-    """curl's header carrying the key in ENV_NAME of the env file, handed over a file descriptor: the key never
-    appears on a command line."""
-    return f"-H @<(printf 'Authorization: Bearer %s\\n' \"${env_name}\")"
+def bearer(value):
+    """curl's header carrying the key that the shell expression VALUE gives (an env file's variable, a file's
+    content), handed over a file descriptor: the key never appears on a command line."""
+    return f"-H @<(printf 'Authorization: Bearer %s\\n' \"{value}\")"
 
 
 def _curl_on_gateway(host, args):
@@ -391,7 +404,7 @@ def _curl_on_gateway(host, args):
 def backend_request(host, url, key_env=None):
     """GET URL from HOST (a gateway), with the key in KEY_ENV of the gateway's env file when given; returns the
     HTTP status (0 without an answer)."""
-    auth = _bearer(key_env) if key_env else ""
+    auth = bearer(f"${key_env}") if key_env else ""
     result = _curl_on_gateway(host, f"-s -o /dev/null --max-time 20 -w '%{{http_code}}' {auth} {shlex.quote(url)}")
     return int(result.stdout) if result.stdout.isdigit() else 0
 
@@ -402,7 +415,7 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
 
     `key` is "master" (the master key from the env file, never on a command line), "none" or "wrong".
     """
-    auth = {"master": _bearer("LITELLM_MASTER_KEY"), "wrong": '-H "Authorization: Bearer sk-wrong-$RANDOM"', "none": ""}
+    auth = {"master": bearer("$LITELLM_MASTER_KEY"), "wrong": '-H "Authorization: Bearer sk-wrong-$RANDOM"', "none": ""}
     data = ""
     if body is not None:
         data = "-H 'Content-Type: application/json' --data-binary " + shlex.quote(json.dumps(body))

@@ -10,14 +10,8 @@ import hashlib
 
 import helpers
 import pytest
-import testinfra
 
 testinfra_hosts = ["ansible://llm_clients_linux"]
-
-
-def _gateways(host):
-    inventory, groups = host.backend.ansible_inventory, helpers.inventory_vars(host)["groups"]
-    return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in groups["llm_gateways"]]
 
 
 def _settings(host):
@@ -27,7 +21,8 @@ def _settings(host):
 
 def test_the_key_is_the_clients_own_never_the_master_key(host):
     key, _, _ = _settings(host)
-    master = helpers.inventory_vars(_gateways(host)[0])["litellm_env_secrets"]["LITELLM_MASTER_KEY"]
+    gateway = helpers.group_hosts(host, "llm_gateways")[0]
+    master = helpers.inventory_vars(gateway)["litellm_env_secrets"]["LITELLM_MASTER_KEY"]
     with host.sudo():
         installed = host.file(helpers.CLIENT_KEY_FILE).content_string.strip()
     assert hashlib.sha256(installed.encode()).digest() == hashlib.sha256(key.encode()).digest()
@@ -36,7 +31,7 @@ def test_the_key_is_the_clients_own_never_the_master_key(host):
 
 def test_every_gateway_lets_the_client_reach_its_models_only(host):
     _, models, _ = _settings(host)
-    for gateway in _gateways(host):
+    for gateway in helpers.group_hosts(host, "llm_gateways"):
         served = helpers.gateway_settings(gateway)["aliases"]
         allowed = [m for m in served if not models or m in models]
         refused = [m for m in served if models and m not in models]
@@ -49,7 +44,7 @@ def test_the_requests_per_minute_are_counted_across_the_gateways(host):
     _, models, rpm = _settings(host)
     if not rpm:
         pytest.skip("this client has no requests-per-minute limit")
-    gateways = _gateways(host)
+    gateways = helpers.group_hosts(host, "llm_gateways")
     if len(gateways) < 2:
         pytest.skip("one gateway: nothing is counted across gateways")
     model = models[0] if models else "default"

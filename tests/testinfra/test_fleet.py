@@ -12,7 +12,6 @@ import uuid
 
 import helpers
 import pytest
-import testinfra
 
 testinfra_hosts = ["ansible://llm_gateways"]
 
@@ -63,7 +62,7 @@ def test_an_answer_cached_through_one_gateway_is_served_by_the_others(host):
     assert status == 200, first[:300]
     first_id = json.loads(first)["id"]
     for name in others:
-        other = testinfra.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+        other = helpers.inventory_host(host, name)
         status, cached = helpers.gateway_request(other, "/v1/chat/completions", body=request)
         assert status == 200, cached[:300]
         assert json.loads(cached)["id"] == first_id, f"{name} did not answer from the cache"

@@ -11,17 +11,11 @@ import shlex
 
 import helpers
 import pytest
-import testinfra
 
 testinfra_hosts = ["ansible://llm_state_hosts"]
 
 # The units of the distribution's packages, per OS family (the role's vars/<family>.yml).
 UNITS = {"debian": ("redis-server", "postgresql"), "fedora": ("valkey", "postgresql")}
-
-
-def _gateways(host):
-    inventory, groups = host.backend.ansible_inventory, helpers.inventory_vars(host)["groups"]
-    return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in groups["llm_gateways"]]
 
 
 @pytest.mark.parametrize("index", [0, 1])
@@ -60,18 +54,18 @@ def _redis(gateway, state_host, command, password=True):
 
 
 def test_redis_lets_the_gateways_in_with_the_password_only(host):
-    for gateway in _gateways(host):
+    for gateway in helpers.group_hosts(host, "llm_gateways"):
         assert _redis(gateway, host, "PING").stdout.strip() == "PONG"
         assert "NOAUTH" in _redis(gateway, host, "PING", password=False).stdout
 
 
 def test_every_gateway_keeps_its_state_in_redis(host):
     """Each gateway's LiteLLM holds connections to Redis from its tailnet address (router state, coordination)."""
-    lines = _redis(_gateways(host)[0], host, "CLIENT LIST").stdout.splitlines()
+    lines = _redis(helpers.group_hosts(host, "llm_gateways")[0], host, "CLIENT LIST").stdout.splitlines()
     fields = [dict(field.split("=", 1) for field in line.split() if "=" in field) for line in lines]
     # every connection but this test's own redis-cli
     connected = {f["addr"].rsplit(":", 1)[0] for f in fields if f.get("cmd") != "client|list"}
-    for gateway in _gateways(host):
+    for gateway in helpers.group_hosts(host, "llm_gateways"):
         addresses = set(helpers.global_addresses(gateway))
         assert connected & addresses, f"no Redis connection from {sorted(addresses)} (connected: {sorted(connected)})"
 
@@ -81,7 +75,7 @@ def test_postgresql_lets_the_gateways_in_with_the_password_only(host):
     name = helpers.inventory_vars(host)["inventory_hostname"]
     url = f"host={name} port={settings['postgresql_port']} dbname={settings['database']} user={settings['user']}"
     query = f"psql {shlex.quote(url)} -XAtc 'select current_user'"
-    for gateway in _gateways(host):
+    for gateway in helpers.group_hosts(host, "llm_gateways"):
         assert (
             helpers.on_gateway(gateway, f'PGPASSWORD="$DATABASE_PASSWORD" {query}').stdout.strip() == settings["user"]
         )

@@ -13,15 +13,8 @@ import pathlib
 
 import helpers
 import pytest
-import testinfra
 
 testinfra_hosts = ["ansible://llm_clients_linux", "ansible://lab_outsiders"]
-
-
-def _hosts(host, groups):
-    inventory, all_groups = host.backend.ansible_inventory, helpers.inventory_vars(host)["groups"]
-    names = dict.fromkeys(name for group in groups for name in all_groups.get(group, []))
-    return [testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in names]
 
 
 def _routes(host, groups=("llm_gateways",)):
@@ -29,7 +22,7 @@ def _routes(host, groups=("llm_gateways",)):
     host in GROUPS."""
     routes = [
         (target, helpers.gateway_settings(target), a, helpers.source_for(host, a))
-        for target in _hosts(host, groups)
+        for target in helpers.group_hosts(host, *groups)
         for a in helpers.global_addresses(target)
     ]
     assert routes, f"no address of {groups} to try"

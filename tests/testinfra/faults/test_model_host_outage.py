@@ -12,7 +12,6 @@ import time
 
 import helpers
 import pytest
-import testinfra
 
 if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
     raise pytest.UsageError("tests/testinfra/faults stop services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
@@ -34,14 +33,10 @@ def _names_served_elsewhere_too(host):
         model["alias"]
         for other in groups["llm_model_hosts"]
         if other != name
-        for backend in local_backends(helpers.inventory_vars(_host(host, other))["vllm_backends"])
+        for backend in local_backends(helpers.inventory_vars(helpers.inventory_host(host, other))["vllm_backends"])
         for model in backend["models"]
     }
     return sorted(mine) if mine and mine <= others else None
-
-
-def _host(host, name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
 
 
 def _requests(gateway, names):
@@ -53,7 +48,7 @@ def _requests(gateway, names):
         f"set -a; . {shlex.quote(settings['base_dir'])}/.env; set +a; end=$((SECONDS + {SECONDS})); "
         f"for i in $(seq {REQUESTS}); do for m in {' '.join(names)}; do [ $SECONDS -lt $end ] || exit 0; "
         f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}\\n' "
-        f"-H @<(printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\") -H 'Content-Type: application/json' "
+        f"{helpers.bearer('$LITELLM_MASTER_KEY')} -H 'Content-Type: application/json' "
         f'--data-binary "$(printf {body} "$m")" http://127.0.0.1:{settings["port"]}/v1/chat/completions; done; done'
     )
 
@@ -69,7 +64,7 @@ def test_stopping_vllm_on_a_model_host_fails_no_request(host):
     names = _names_served_elsewhere_too(host)
     if names is None:
         pytest.skip("another model host does not serve every name this one does: stopping it would take names away")
-    gateways = [_host(host, name) for name in helpers.inventory_vars(host)["groups"]["llm_gateways"]]
+    gateways = helpers.group_hosts(host, "llm_gateways")
     statuses = {gateway.backend.host: [] for gateway in gateways}
     runs = [
         threading.Thread(target=_run, args=(gateway, _requests(gateway, names), statuses[gateway.backend.host]))

@@ -11,7 +11,6 @@ import subprocess
 
 import helpers
 import pytest
-import testinfra
 
 if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
     raise pytest.UsageError("tests/testinfra/faults change services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
@@ -43,10 +42,7 @@ def test_a_revoked_key_is_refused_on_every_gateway(host, tmp_path):
     first = next(c for c in hostvars["groups"]["llm_clients"] if c in hostvars["groups"]["llm_clients_linux"])
     if name != first:
         pytest.skip(f"one client's revocation shows it: {first}'s test revokes it")
-    gateways = [
-        testinfra.get_host(f"ansible://{g}", ansible_inventory=host.backend.ansible_inventory)
-        for g in hostvars["groups"]["llm_gateways"]
-    ]
+    gateways = helpers.group_hosts(host, "llm_gateways")
     model = (hostvars.get("llm_client_models") or ["default"])[0]
     try:
         _deploy_gateways(host, tmp_path, [name])

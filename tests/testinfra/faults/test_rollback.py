@@ -14,7 +14,6 @@ import time
 
 import helpers
 import pytest
-import testinfra
 
 if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
     raise pytest.UsageError("tests/testinfra/faults change services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
@@ -46,9 +45,7 @@ def test_a_breaking_change_is_rolled_back_on_the_first_gateway_only(host, tmp_pa
     name, gateways = hostvars["inventory_hostname"], hostvars["groups"]["llm_gateways"]
     if name != gateways[0]:
         pytest.skip(f"the rollout changes {gateways[0]} first: its test checks that {name} is never touched")
-    others = [
-        testinfra.get_host(f"ansible://{o}", ansible_inventory=host.backend.ansible_inventory) for o in gateways[1:]
-    ]
+    others = [helpers.inventory_host(host, other) for other in gateways[1:]]
     before = {gateway.backend.host: _state(gateway) for gateway in [host, *others]}
     statuses = {other.backend.host: [] for other in others}
     done = threading.Event()

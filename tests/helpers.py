@@ -358,18 +358,20 @@ def vllm_address(host):
 
 
 # Where tailnet.llm.ask_cli puts the client's key (root and the key's group only).
-CLIENT_KEY_FILE = yaml.safe_load((REPO / "roles/ask_cli/vars/main.yml").read_text())["__ask_cli_key_file"]
+_ASK_CLI_VARS = yaml.safe_load((REPO / "roles/ask_cli/vars/main.yml").read_text())
+CLIENT_KEY_FILE = _ASK_CLI_VARS["__ask_cli_key_file"]
+USER_KEY_DIR = _ASK_CLI_VARS["__ask_cli_user_key_dir"]
 
 
-def client_request(host, gateway, model):
+def client_request(host, gateway, model, key_file=CLIENT_KEY_FILE):
     """HTTP status of a one-token chat completion to MODEL through GATEWAY, sent from the client HOST with the key
-    `ask` uses there (read from its file, on no command line)."""
+    in KEY_FILE there (by default the host's, which `ask` uses; read from the file, on no command line)."""
     name = inventory_vars(gateway)["inventory_hostname"]
     url = f"http://{name}:{gateway_settings(gateway)['port']}/v1/chat/completions"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1})
     command = (
         f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}' -H 'Content-Type: application/json' "
-        f"{bearer(f'$(cat {CLIENT_KEY_FILE})')} --data-binary {shlex.quote(body)} {url}"
+        f"{bearer(f'$(cat {key_file})')} --data-binary {shlex.quote(body)} {url}"
     )
     with host.sudo():
         return host.run("bash -c %s", command).stdout

@@ -3,10 +3,15 @@
 
 The key on the client is its own (never the master key); on every gateway it reaches the client's models and
 no other; a client with a requests-per-minute limit gets 429 once it has made that many requests, counted
-across all gateways (with per-gateway counting, alternating between two gateways would double it).
+across all gateways (with per-gateway counting, alternating between two gateways would double it). Each user
+the client lists has a key of their own that only they can read, which `ask` sends for them, and the gateway
+logs their requests under HOST/USER.
 """
 
 import hashlib
+import shlex
+import time
+from urllib.parse import urlsplit
 
 import helpers
 import pytest
@@ -56,3 +61,51 @@ def test_the_requests_per_minute_are_counted_across_the_gateways(host):
     assert statuses[-1] == "429", f"no 429 after {len(statuses)} requests: {statuses}"
     assert statuses.count("200") <= rpm, f"{statuses.count('200')} requests went through, more than {rpm}: {statuses}"
     assert all(status == "200" for status in statuses[:-1]), statuses
+
+
+def _users(host):
+    """(user, key, allowed models) of each user the client lists: the user's own models, or else the host's."""
+    hostvars = helpers.inventory_vars(host)
+    keys, host_models = hostvars.get("llm_client_user_keys") or {}, hostvars.get("llm_client_models") or []
+    return [(u["name"], keys[u["name"]], u.get("models", host_models)) for u in hostvars.get("llm_client_users") or []]
+
+
+def _digest(text):
+    return hashlib.sha256(text.strip().encode()).hexdigest()
+
+
+def test_each_listed_user_has_their_own_key_that_only_they_read(host):
+    users = _users(host)
+    if not users:
+        pytest.skip("this client lists no users")
+    for user, key, _ in users:
+        path = f"{helpers.USER_KEY_DIR}/{user}"
+        with host.sudo():
+            f = host.file(path)
+            assert (f.user, f.mode, _digest(f.content_string)) == (user, 0o600, _digest(key))
+            readers = [other for other, _, _ in users if host.run(f"runuser -u {other} -- cat {path}").rc == 0]
+        assert readers == [user]
+
+
+def test_ask_sends_each_users_own_key_and_the_gateway_logs_the_user(host):
+    users = _users(host)
+    if not users:
+        pytest.skip("this client lists no users")
+    hostvars = helpers.inventory_vars(host)
+    gateway = helpers.inventory_host(host, urlsplit(hostvars["ask_cli_base_url"]).hostname)
+    served = helpers.gateway_settings(gateway)["aliases"]
+    since = int(time.time()) - 1
+    for user, _, models in users:
+        allowed = [m for m in served if not models or m in models]
+        refused = [m for m in served if models and m not in models]
+        codes = []
+        for model in allowed[:1] + refused[:1]:
+            with host.sudo():
+                command = f"ask -m {model} --max-tokens 1 'Say OK.'"
+                codes.append(host.run(f"runuser -l {user} -c {shlex.quote(command)}").rc)
+        # exit 4: the gateway refused the user's key for that model (403), which the host's key would not be
+        assert codes == [0] + [4] * len(refused[:1]), (user, allowed[:1] + refused[:1], codes)
+    with gateway.sudo():
+        log = gateway.check_output(f"journalctl -u litellm --since @{since} -o cat --no-pager")
+    for user, _, _ in users:
+        assert f"tailnet-llm: client {hostvars['inventory_hostname']}/{user}: POST /v1/chat/completions" in log

@@ -3,6 +3,7 @@ every flag, stdin, streaming, each error path and its exit code, and redirects t
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -160,6 +161,44 @@ def test_key_from_a_key_file(ask_gateway, tmp_path):
     key_file.write_text(ask_gateway.api_key + "\n")
     env = clean_env(tmp_path, ASK_BASE_URL=ask_gateway.url, ASK_API_KEY_FILE=key_file)
     assert run(["--list-models"], env).returncode == 0
+
+
+def _key_dir(tmp_path, key):
+    """ASK_API_KEY_DIR holding KEY for the user running the tests (None: no file for them)."""
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    if key is not None:
+        (directory / pwd.getpwuid(os.getuid()).pw_name).write_text(key + "\n")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("personal", "shared", "works"),
+    [
+        pytest.param("right", "wrong", True, id="the-personal-key-comes-first"),
+        pytest.param("wrong", "right", False, id="a-wrong-personal-key-is-not-replaced"),
+        pytest.param(None, "right", True, id="no-personal-key-the-shared-one"),
+    ],
+)
+def test_key_from_the_personal_key_directory(ask_gateway, tmp_path, personal, shared, works):
+    keys = {"right": ask_gateway.api_key, "wrong": "sk-wrong-key-0123456789", None: None}
+    shared_file = tmp_path / "api_key"
+    shared_file.write_text(keys[shared] + "\n")
+    env = clean_env(
+        tmp_path,
+        ASK_BASE_URL=ask_gateway.url,
+        ASK_API_KEY_DIR=_key_dir(tmp_path, keys[personal]),
+        ASK_API_KEY_FILE=shared_file,
+    )
+    assert run(["--list-models"], env).returncode == (0 if works else 4)
+
+
+def test_an_unreadable_personal_key_is_named(ask_gateway, tmp_path):
+    mine = _key_dir(tmp_path, None) / pwd.getpwuid(os.getuid()).pw_name
+    mine.mkdir()  # reading it fails as a file without permission does (the tests run as root, who reads any file)
+    result = run(["--list-models"], clean_env(tmp_path, ASK_BASE_URL=ask_gateway.url, ASK_API_KEY_DIR=mine.parent))
+    assert result.returncode == 4
+    assert result.stderr.endswith(f"cannot read your key in ASK_API_KEY_DIR, {mine}: Is a directory\n")
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,14 @@ SECOND_BACKEND = {
             id="no-master-key",
         ),
         pytest.param(
+            _bad(
+                litellm_clients="{{ {'llm_clients': ['motoko']} | tailnet.llm.gateway_clients("
+                "{'motoko': {'llm_client_key': 'sk-m', 'llm_client_users': [{'name': 'case'}]}}) }}"
+            ),
+            "gateway_clients: host motoko: llm_client_users[0] (case) has no key in llm_client_user_keys",
+            id="client-user-without-a-key",
+        ),
+        pytest.param(
             _bad(firewalld_sources=["100.64.0.0/33"]),
             f"host {HOST}: firewalld_sources: 100.64.0.0/33 is no IP address or CIDR range",
             id="bad-source",

@@ -1,8 +1,10 @@
-"""Revoking a client is an inventory edit and a re-run: after it, every gateway refuses the client's key.
+"""Revoking a client, or one user of a client, is an inventory edit and a re-run: after it, every gateway refuses
+that key, and every other key still works.
 
-The test deploys the gateways from this machine as an operator would, with the client in llm_revoked_clients,
-checks that its key gets 401 on every gateway, then deploys again without it and checks that the key works
-again. Lab only (TAILNET_LLM_FAULTS=yes), as the other fault tests.
+The test deploys the gateways from this machine as an operator would, with a whole client (HOST: its key and its
+users') and one user of another client (HOST/USER) in llm_revoked_clients, checks that those keys get 401 on every
+gateway and the others 200, then deploys again without them and checks that every key works again. Lab only
+(TAILNET_LLM_FAULTS=yes), as the other fault tests.
 """
 
 import json
@@ -36,17 +38,41 @@ def _deploy_gateways(host, tmp_path, revoked):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
 
 
-def test_a_revoked_key_is_refused_on_every_gateway(host, tmp_path):
+def _callers(host):
+    """(name on the gateways, client host, key file, a model it may call) of the client HOST and each user it lists."""
     hostvars = helpers.inventory_vars(host)
-    name = hostvars["inventory_hostname"]
-    first = next(c for c in hostvars["groups"]["llm_clients"] if c in hostvars["groups"]["llm_clients_linux"])
-    if name != first:
-        pytest.skip(f"one client's revocation shows it: {first}'s test revokes it")
+    name, models = hostvars["inventory_hostname"], hostvars.get("llm_client_models") or ["default"]
+    callers = [(name, host, helpers.CLIENT_KEY_FILE, models[0])]
+    for user in hostvars.get("llm_client_users") or []:
+        model = (user.get("models") or models)[0]
+        callers.append((f"{name}/{user['name']}", host, f"{helpers.USER_KEY_DIR}/{user['name']}", model))
+    return callers
+
+
+def _statuses(callers, gateways):
+    return {
+        name: [helpers.client_request(client, gateway, model, key_file) for gateway in gateways]
+        for name, client, key_file, model in callers
+    }
+
+
+def test_revoked_keys_are_refused_on_every_gateway_and_no_other(host, tmp_path):
+    """Revokes a whole client (its key and its users') and one user of another client, at once."""
+    groups = helpers.inventory_vars(host)["groups"]
+    clients = [helpers.inventory_host(host, c) for c in groups["llm_clients"] if c in groups["llm_clients_linux"]]
+    if helpers.inventory_vars(host)["inventory_hostname"] != groups["llm_clients"][0]:
+        pytest.skip(f"one revocation shows it: {groups['llm_clients'][0]}'s test revokes")
+    callers = [caller for client in clients for caller in _callers(client)]
+    user = next((name for name, *_ in callers if "/" in name), None)
+    assert user, "no client lists a user: nothing shows that one user's key can be revoked alone"
+    whole = next(name for name, *_ in callers if "/" not in name and not user.startswith(name + "/"))
+    revoked = {whole, user} | {name for name, *_ in callers if name.startswith(whole + "/")}
     gateways = helpers.group_hosts(host, "llm_gateways")
-    model = (hostvars.get("llm_client_models") or ["default"])[0]
     try:
-        _deploy_gateways(host, tmp_path, [name])
-        assert [helpers.client_request(host, gateway, model) for gateway in gateways] == ["401"] * len(gateways)
+        _deploy_gateways(host, tmp_path, [whole, user])
+        assert _statuses(callers, gateways) == {
+            name: ["401" if name in revoked else "200"] * len(gateways) for name, *_ in callers
+        }
     finally:
         _deploy_gateways(host, tmp_path, [])
-    assert [helpers.client_request(host, gateway, model) for gateway in gateways] == ["200"] * len(gateways)
+    assert _statuses(callers, gateways) == {name: ["200"] * len(gateways) for name, *_ in callers}

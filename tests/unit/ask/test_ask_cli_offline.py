@@ -49,7 +49,14 @@ def test_help_documents_every_option_and_exit_code(env):
         assert option in result.stdout, option
     for code in ("0 success", "2 usage", "3 gateway unreachable", "4 authentication", "5 unknown model", "6 timeout"):
         assert code in result.stdout
-    for key in ("ASK_BASE_URL", "ASK_MODEL", "ASK_API_KEY", "ASK_API_KEY_FILE", "~/.config/ask/config"):
+    for key in (
+        "ASK_BASE_URL",
+        "ASK_MODEL",
+        "ASK_API_KEY",
+        "ASK_API_KEY_DIR",
+        "ASK_API_KEY_FILE",
+        "~/.config/ask/config",
+    ):
         assert key in result.stdout
 
 
@@ -73,7 +80,7 @@ def test_a_plain_python_script_run_by_the_system_python():
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    assert imported == {"os", "sys", "json", "socket", "ssl", "http.client", "urllib.parse"}
+    assert imported == {"os", "sys", "json", "socket", "ssl", "http.client", "urllib.parse", "pwd"}
     for name in ("compile(", "marshal", "exec(", ".cache"):
         assert name not in text, name
 

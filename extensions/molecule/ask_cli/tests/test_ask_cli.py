@@ -40,6 +40,9 @@ def test_environment_file(client, settings):
     if settings["ask_cli_api_key"]:
         expected.append("export ASK_API_KEY_FILE=/etc/ask/api_key")
         assert settings["ask_cli_api_key"] not in f.content_string
+    if settings["ask_cli_user_keys"]:
+        expected.append("export ASK_API_KEY_DIR=/etc/ask/keys")
+        assert not [key for key in settings["ask_cli_user_keys"].values() if key in f.content_string]
     assert lines == expected
 
 
@@ -65,13 +68,39 @@ def test_key_file(client, settings):
 def test_only_the_key_users_can_read_the_key(client, settings):
     members = client.group(settings["ask_cli_group"]).members if settings["ask_cli_api_key"] else []
     assert sorted(members) == sorted(settings["ask_cli_api_key_users"])
-    for user in ("alice", "bob"):
+    for user in ("alice", "bob", "carol"):
         readable = client.run(f"runuser -u {user} -- cat /etc/ask/api_key").rc == 0
         assert readable == (user in members), user
 
 
-def test_no_other_file_holds_the_key(client, settings):
-    if not settings["ask_cli_api_key"]:
+def _keys(settings):
+    """(file, key, owner, group, mode) of every key file the role writes."""
+    shared = [("/etc/ask/api_key", settings["ask_cli_api_key"], "root", settings["ask_cli_group"], 0o640)]
+    own = [(f"/etc/ask/keys/{user}", key, user, "root", 0o600) for user, key in settings["ask_cli_user_keys"].items()]
+    return [entry for entry in shared if entry[1]] + own
+
+
+def test_no_other_file_holds_a_key(client, settings):
+    keys = _keys(settings)
+    if not keys:
         pytest.skip("no key configured")
-    found = client.run(f"grep -rlF -- {shlex.quote(settings['ask_cli_api_key'])} /etc /usr/local /root /home")
-    assert found.stdout.split() == ["/etc/ask/api_key"]
+    for path, key, _, _, _ in keys:
+        found = client.run(f"grep -rlF -- {shlex.quote(key)} /etc /usr/local /root /home")
+        assert found.stdout.split() == [path]
+
+
+def test_each_users_own_key_only_that_user_reads(client, settings):
+    own = [entry for entry in _keys(settings) if entry[0].startswith("/etc/ask/keys/")]
+    if not own:
+        pytest.skip("no user has a key of their own")
+    directory = client.file("/etc/ask/keys")
+    assert (directory.user, directory.mode) == ("root", 0o711)
+    assert client.run("runuser -u alice -- ls /etc/ask/keys").rc != 0  # nobody lists whose keys are there
+    # a former user's key is gone: the directory holds the listed users' keys only
+    assert sorted(client.run("ls -A /etc/ask/keys").stdout.split()) == sorted(entry[2] for entry in own)
+    for path, key, owner, group, mode in own:
+        f = client.file(path)
+        assert (f.user, f.group, f.mode, f.content_string) == (owner, group, mode, key + "\n")
+        for user in ("alice", "bob", "carol"):
+            readable = client.run(f"runuser -u {user} -- cat {path}").rc == 0
+            assert readable == (user == owner), (user, path)

@@ -9,6 +9,7 @@ logs their requests under HOST/USER.
 """
 
 import hashlib
+import re
 import shlex
 import time
 from urllib.parse import urlsplit
@@ -32,6 +33,23 @@ def test_the_key_is_the_clients_own_never_the_master_key(host):
         installed = host.file(helpers.CLIENT_KEY_FILE).content_string.strip()
     assert hashlib.sha256(installed.encode()).digest() == hashlib.sha256(key.encode()).digest()
     assert master not in installed
+
+
+def test_no_file_on_the_client_holds_the_master_key(host):
+    gateway = helpers.group_hosts(host, "llm_gateways")[0]
+    master = helpers.inventory_vars(gateway)["litellm_env_secrets"]["LITELLM_MASTER_KEY"]
+    # Every string in the client's files shaped as the master key is (its first 3 characters, then as many
+    # letters and digits as it has), compared here: the master key never goes to the client, not even to grep.
+    shape = f"{re.escape(master[:3])}[A-Za-z0-9]{{{len(master) - 3}}}"
+    with host.sudo():
+        paths = [
+            path
+            for path in ("/etc", "/home", "/root", "/usr/local", "/opt", "/var/lib", "/tmp")
+            if host.file(path).exists
+        ]
+        found = host.run("grep -rhoE %s " + " ".join(paths), shape)
+    assert found.rc in (0, 1), found.stderr  # 0: matches, 1: none, 2: the search itself failed
+    assert _digest(master) not in {_digest(text) for text in found.stdout.split()}
 
 
 def test_every_gateway_lets_the_client_reach_its_models_only(host):

@@ -29,8 +29,12 @@ ALL_VALUES = [*SECRETS.values(), CLIENT_SECRET]
 
 @pytest.fixture
 def kv(monkeypatch):
-    """A running local vault with a reader principal and SECRETS; trusted through REQUESTS_CA_BUNDLE."""
+    """A running local vault with a reader principal and SECRETS; trusted through REQUESTS_CA_BUNDLE.
+
+    Besides the lookup's own cache, the SDK's process-wide cache of vault challenges is emptied: it is keyed by
+    scheme, host and port, and a vault of an earlier test on the same port had another tenant."""
     from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import clear_cache
+    from azure.keyvault.secrets._shared import http_challenge_cache
 
     for name in AZURE_VARIABLES:
         monkeypatch.delenv(name)
@@ -40,8 +44,10 @@ def kv(monkeypatch):
             server.set_secret(name, value)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
         clear_cache()
+        http_challenge_cache.clear()
         yield server
         clear_cache()
+        http_challenge_cache.clear()
 
 
 @pytest.fixture

@@ -375,6 +375,19 @@ def client_request(host, gateway, model):
         return host.run("bash -c %s", command).stdout
 
 
+def client_chat(host, gateway, body, timeout=120):
+    """POST BODY (a chat completion, streamed or not) to GATEWAY from the client HOST with the key `ask` uses there
+    (read from its file, on no command line); returns (http_status or 0, body text, headers with lower-case names)."""
+    name = inventory_vars(gateway)["inventory_hostname"]
+    url = f"http://{name}:{gateway_settings(gateway)['port']}/v1/chat/completions"
+    command = (
+        f"curl -sS -N -D - --max-time {timeout} -w '\\n%{{http_code}}' -H 'Content-Type: application/json' "
+        f"{bearer(f'$(cat {CLIENT_KEY_FILE})')} --data-binary {shlex.quote(json.dumps(body))} {url}"
+    )
+    with host.sudo():
+        return _curl_answer(host.run("bash -c %s", command), headers=True)
+
+
 def secrets(host):
     """{service: {NAME: value}} of the secrets each service on the host gets: names from the inventory, values
     from the host's env files."""
@@ -425,6 +438,12 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
         f"-sS {'-N' if stream else ''} {'-D -' if headers else ''} --max-time {timeout} -w '\\n%{{http_code}}' "
         f"{auth[key]} {data} http://127.0.0.1:{port}{path}",
     )
+    return _curl_answer(result, headers)
+
+
+def _curl_answer(result, headers=False):
+    """(http_status or 0, body text) of a `curl -w '\\n%{http_code}'` run, and its headers (lower-case names) third
+    when HEADERS (curl was given `-D -`)."""
     if result.rc != 0:  # no HTTP answer at all (refused, timed out)
         return (0, result.stderr, {}) if headers else (0, result.stderr)
     text, _, status = result.stdout.rpartition("\n")
@@ -433,6 +452,18 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
     head, _, text = text.partition("\r\n\r\n")
     fields = (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)
     return int(status), text, {name.strip().lower(): value.strip() for name, value in fields}
+
+
+def streamed_text(body):
+    """The answer's text from an event stream of chat completion chunks; fails on an error event."""
+    text = []
+    for line in body.splitlines():
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line[len("data: ") :])
+        assert "error" not in event, event
+        text += [choice.get("delta", {}).get("content") or "" for choice in event.get("choices", [])]
+    return "".join(text)
 
 
 def global_addresses(host):

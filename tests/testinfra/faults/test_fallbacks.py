@@ -35,11 +35,15 @@ def _model(hostvars, case):
     found = [
         model
         for model in hostvars["litellm_extra_models"]
-        if model.get("fallbacks") and urlsplit(model.get("api_base", "")).hostname == address
-        if urlsplit(model["api_base"]).port == port
+        if model.get("fallbacks") and _address(model.get("api_base") or "") == (address, port)
     ]
     assert len(found) == 1, f"{case}: {len(found)} models with fallbacks at {address}:{port} in litellm_extra_models"
     return found[0]
+
+
+def _address(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
 
 
 def _client(host, aliases):

@@ -129,7 +129,7 @@ validate-litellm: install ## Check the real hosts of the inventory over SSH (cha
 	  --connection=ansible --ansible-inventory=$(INVENTORY)
 
 .PHONY: fault-litellm
-fault-litellm: install ## Kill, stop, break and revoke in a lab and watch it recover (a lab's INVENTORY, never production)
+fault-litellm: install ## Kill, stop, break, revoke and fail cloud providers in a lab and watch it recover (a lab's INVENTORY, never production)
 	@if [ "$(INVENTORY)" = inventory/hosts.yml ]; then echo "fault-litellm kills services: give a lab's INVENTORY=" >&2; exit 2; fi
 	TAILNET_LLM_FAULTS=yes $(BIN)/pytest -p no:cacheprovider tests/testinfra/faults \
 	  --connection=ansible --ansible-inventory=$(INVENTORY)

@@ -364,17 +364,23 @@ USER_KEY_DIR = _ASK_CLI_VARS["__ask_cli_user_key_dir"]
 
 
 def client_request(host, gateway, model, key_file=CLIENT_KEY_FILE):
-    """HTTP status of a one-token chat completion to MODEL through GATEWAY, sent from the client HOST with the key
-    in KEY_FILE there (by default the host's, which `ask` uses; read from the file, on no command line)."""
+    """HTTP status (a string; "0" without an answer) of a one-token chat completion to MODEL through GATEWAY, sent
+    from the client HOST with the key in KEY_FILE there (by default the host's, which `ask` uses)."""
+    body = {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
+    return str(client_chat(host, gateway, body, timeout=60, key_file=key_file)[0])
+
+
+def client_chat(host, gateway, body, timeout=120, key_file=CLIENT_KEY_FILE):
+    """POST BODY (a chat completion, streamed or not) to GATEWAY from the client HOST with the key in KEY_FILE there
+    (read from the file, on no command line); returns (http_status or 0, body text, headers with lower-case names)."""
     name = inventory_vars(gateway)["inventory_hostname"]
     url = f"http://{name}:{gateway_settings(gateway)['port']}/v1/chat/completions"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1})
     command = (
-        f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}' -H 'Content-Type: application/json' "
-        f"{bearer(f'$(cat {key_file})')} --data-binary {shlex.quote(body)} {url}"
+        f"curl -sS -N -D - --max-time {timeout} -w '\\n%{{http_code}}' -H 'Content-Type: application/json' "
+        f"{bearer(f'$(cat {key_file})')} --data-binary {shlex.quote(json.dumps(body))} {url}"
     )
     with host.sudo():
-        return host.run("bash -c %s", command).stdout
+        return _curl_answer(host.run("bash -c %s", command), headers=True)
 
 
 def secrets(host):
@@ -427,6 +433,12 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
         f"-sS {'-N' if stream else ''} {'-D -' if headers else ''} --max-time {timeout} -w '\\n%{{http_code}}' "
         f"{auth[key]} {data} http://127.0.0.1:{port}{path}",
     )
+    return _curl_answer(result, headers)
+
+
+def _curl_answer(result, headers=False):
+    """(http_status or 0, body text) of a `curl -w '\\n%{http_code}'` run, and its headers (lower-case names) third
+    when HEADERS (curl was given `-D -`)."""
     if result.rc != 0:  # no HTTP answer at all (refused, timed out)
         return (0, result.stderr, {}) if headers else (0, result.stderr)
     text, _, status = result.stdout.rpartition("\n")
@@ -435,6 +447,18 @@ def gateway_request(host, path, key="master", body=None, stream=False, timeout=1
     head, _, text = text.partition("\r\n\r\n")
     fields = (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)
     return int(status), text, {name.strip().lower(): value.strip() for name, value in fields}
+
+
+def streamed_text(body):
+    """The answer's text from an event stream of chat completion chunks; fails on an error event."""
+    text = []
+    for line in body.splitlines():
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line[len("data: ") :])
+        assert "error" not in event, event
+        text += [choice.get("delta", {}).get("content") or "" for choice in event.get("choices", [])]
+    return "".join(text)
 
 
 def global_addresses(host):

@@ -176,10 +176,11 @@ Request = collections.namedtuple("Request", "method path headers body")
 
 
 @contextlib.contextmanager
-def http_stub(answer, host="127.0.0.1"):
-    """A loopback HTTP/1.1 server, in a thread, that answers every request with ANSWER(request):
-    (status, headers, body), sent with its Content-Length. The request is a Request(method, path,
-    headers, body), header names in lower case. Yields the server's URL; stops it when the block ends."""
+def http_stub(answer, host="127.0.0.1", port=0):
+    """An HTTP/1.1 server on HOST (loopback unless given) at PORT (a free one unless given), in a thread, that
+    answers every request with ANSWER(request): (status, headers, body), sent with its Content-Length. The request
+    is a Request(method, path, headers, body), header names in lower case. Yields the server's URL; stops it when
+    the block ends."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -201,7 +202,7 @@ def http_stub(answer, host="127.0.0.1"):
         do_GET = do_POST = respond
 
     with (
-        http.server.ThreadingHTTPServer((host, 0), Handler) as server,
+        http.server.ThreadingHTTPServer((host, port), Handler) as server,
         in_thread(server.serve_forever, server.shutdown),
     ):
         yield f"http://{host}:{server.server_port}"

@@ -7,6 +7,8 @@
   Every request is recorded (method, path, lower-case headers, body) so a test can see what the gateway sent.
 
 A provider that is unreachable needs no server: a loopback port nothing listens on (helpers.free_port).
+The integration tests run it on loopback (tests/integration/backends), the lab's fault tests on the controller's
+tailnet address (tests/testinfra/faults/test_fallbacks.py).
 """
 
 import contextlib
@@ -24,8 +26,9 @@ def _anthropic_error(status, kind, message):
 
 
 @contextlib.contextmanager
-def anthropic_refusing_keys():
-    """Yields (base URL, list of the requests it got). Every POST /v1/messages is refused as a wrong key is."""
+def anthropic_refusing_keys(host="127.0.0.1", port=0):
+    """Yields (base URL, list of the requests it got). Every POST /v1/messages is refused as a wrong key is.
+    On loopback at a free port unless HOST and PORT are given (the lab's gateways reach it on the controller)."""
     requests = []
 
     def answer(request):
@@ -34,5 +37,5 @@ def anthropic_refusing_keys():
             return _anthropic_error(401, "authentication_error", "invalid x-api-key")
         return _anthropic_error(404, "not_found_error", "Not found")
 
-    with http_stub(answer) as url:
+    with http_stub(answer, host, port) as url:
         yield url, requests

@@ -144,18 +144,6 @@ def chat(url, model, stream=False, timeout=120):
         conn.close()
 
 
-def streamed_text(body):
-    """The answer's text from an event stream of chat completion chunks; fails on an error event."""
-    text = []
-    for line in body.splitlines():
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line[len("data: ") :])
-        assert "error" not in event, event
-        text += [choice.get("delta", {}).get("content") or "" for choice in event.get("choices", [])]
-    return "".join(text)
-
-
 def test_the_role_renders_the_fallbacks_and_per_model_settings(gateway):
     """What the proxy runs: the rendered routes and chains (the role's own output, not written by this test)."""
     config = gateway["config"]
@@ -177,7 +165,7 @@ def test_a_failing_cloud_model_falls_back_to_the_local_model(gateway, model, str
     status, headers, body = chat(gateway["url"], model, stream=stream)
     took = time.monotonic() - started
     assert status == 200, body[-2000:]
-    answer = streamed_text(body) if stream else json.loads(body)["choices"][0]["message"]["content"]
+    answer = helpers.streamed_text(body) if stream else json.loads(body)["choices"][0]["message"]["content"]
     assert answer.strip(), body[-2000:]
     # LiteLLM says so: one fallback, and the name that answered.
     assert int(headers.get("x-litellm-attempted-fallbacks", 0)) >= 1, headers

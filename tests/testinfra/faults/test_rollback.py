@@ -23,6 +23,9 @@ testinfra_hosts = ["ansible://llm_gateways"]
 BROKEN = {"alias": "lab/broken", "model": "hosted_vllm/no-such-model", "api_base": "http://127.0.0.1:8000/v1"}
 CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "model": "default"}
 REQUESTS = 300  # through each other gateway at most while the deploy runs
+# between two of those requests: a steady stream of them, not back-to-back load that would starve the rolled-out
+# gateway of CPU (the lab's hosts share two cores) and slow the deploy under test
+PAUSE = 0.5
 
 
 def _state(host):
@@ -38,6 +41,7 @@ def _state(host):
 def _keep_asking(gateway, statuses, done):
     while not done.is_set() and len(statuses) < REQUESTS:
         statuses.append(helpers.gateway_request(gateway, "/v1/chat/completions", body=CHAT, timeout=60)[0])
+        done.wait(PAUSE)
 
 
 def test_a_breaking_change_is_rolled_back_on_the_first_gateway_only(host, tmp_path):

@@ -363,6 +363,18 @@ CLIENT_KEY_FILE = _ASK_CLI_VARS["__ask_cli_key_file"]
 USER_KEY_DIR = _ASK_CLI_VARS["__ask_cli_user_key_dir"]
 
 
+def client_callers(host):
+    """Who calls the gateways from the client HOST, with which key and limits, as the collection derives it from the
+    inventory (plugin_utils.clients.client_callers); with each caller's key file on HOST as `key_file`."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import client_callers
+
+    hostvars = inventory_vars(host)
+    return [
+        {**caller, "key_file": f"{USER_KEY_DIR}/{caller['user']}" if caller["user"] else CLIENT_KEY_FILE}
+        for caller in client_callers(hostvars["inventory_hostname"], hostvars)
+    ]
+
+
 def client_request(host, gateway, model, key_file=CLIENT_KEY_FILE):
     """HTTP status (a string; "0" without an answer) of a one-token chat completion to MODEL through GATEWAY, sent
     from the client HOST with the key in KEY_FILE there (by default the host's, which `ask` uses)."""

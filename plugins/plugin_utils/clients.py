@@ -24,24 +24,13 @@ def key_hash(key):
     return hashlib.sha256(str(key).encode()).hexdigest()
 
 
-def _entry(name, key, limits):
-    """The gateway's entry of client NAME with KEY and LIMITS (models, rpm, tpm)."""
-    return {
-        "name": name,
-        "key_sha256": key_hash(key),
-        "models": list(limits.get("models") or []),
-        "rpm_limit": limits.get("rpm"),
-        "tpm_limit": limits.get("tpm"),
-    }
-
-
 def _limit(value):
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
-def client_users(name, host):
-    """The users of client NAME whose own keys the gateways take: HOST's llm_client_users, each checked. Raises
-    ValueError naming the host, the variable and the entry for a malformed entry or a user without a key."""
+def _users(name, host):
+    """HOST's llm_client_users, each checked against its key in llm_client_user_keys. Raises ValueError naming
+    the host, the variable and the entry for a malformed entry, a user listed twice or a user without a key."""
     users, keys = host.get("llm_client_users") or [], host.get("llm_client_user_keys") or {}
     if not isinstance(users, list) or not isinstance(keys, dict):
         raise ValueError(f"host {name}: llm_client_users must be a list and llm_client_user_keys a dict")
@@ -60,28 +49,42 @@ def client_users(name, host):
         if not keys.get(user["name"]):
             raise ValueError(f"{where} ({user['name']}) has no key in llm_client_user_keys")
         seen.add(user["name"])
-    return users
+    return [(user, keys[user["name"]]) for user in users]
+
+
+def client_callers(name, host):
+    """Who calls the gateways from client NAME (HOST its variables): the host with its own key (llm_client_key;
+    none without one) and each user it lists in llm_client_users with theirs, as dicts with `name` (HOST or
+    HOST/USER), `user` (None for the host), `key`, `models` (empty: every model), `rpm` and `tpm` (None: no limit).
+    A user's models and limits are the host's unless the user's entry gives its own. Raises ValueError for a
+    malformed llm_client_users."""
+    limits = {field: host.get(f"llm_client_{field}") for field in ("models", "rpm", "tpm")}
+    callers = []
+    if host.get("llm_client_key"):
+        callers.append({"name": name, "user": None, "key": host["llm_client_key"], **limits})
+    for user, key in _users(name, host):
+        own = {field: user[field] for field in limits if field in user}
+        callers.append({"name": f"{name}/{user['name']}", "user": user["name"], "key": key, **limits, **own})
+    return [{**caller, "models": list(caller["models"] or [])} for caller in callers]
 
 
 def gateway_clients(groups, hostvars, revoked=()):
-    """One entry per host of llm_clients, and per user it lists, not in REVOKED (a host there revokes its users
-    too): its name (HOST or HOST/USER), the hash of its key, the models it may call (every model when empty) and
-    its requests and tokens per minute (none when null). A user's models and limits are the host's unless the
-    user's entry gives its own. A host without a key is left out (it gets none, and the gateways let it in
-    nowhere); its users are not."""
-    entries = []
-    for name in groups.get(CLIENTS, []):
-        host = hostvars[name]
-        if name in revoked:
-            continue
-        limits = {field: host.get(f"llm_client_{field}") for field in ("models", "rpm", "tpm")}
-        if host.get("llm_client_key"):
-            entries.append(_entry(name, host["llm_client_key"], limits))
-        keys = host.get("llm_client_user_keys") or {}
-        for user in client_users(name, host):
-            if f"{name}/{user['name']}" not in revoked:
-                entries.append(_entry(f"{name}/{user['name']}", keys[user["name"]], {**limits, **user}))
-    return entries
+    """One entry per caller (client_callers) of each host of llm_clients not in REVOKED (a host there revokes its
+    users too; HOST/USER there one user): its name (HOST or HOST/USER), the hash of its key, the models it may call
+    (every model when empty) and its requests and tokens per minute (none when null)."""
+    return [
+        {
+            "name": caller["name"],
+            "key_sha256": key_hash(caller["key"]),
+            "models": caller["models"],
+            "rpm_limit": caller["rpm"],
+            "tpm_limit": caller["tpm"],
+        }
+        for name in groups.get(CLIENTS, [])
+        if name not in revoked
+        for caller in client_callers(name, hostvars[name])
+        if caller["name"] not in revoked
+    ]
 
 
 def client_problems(clients, master_key, var="litellm_clients"):

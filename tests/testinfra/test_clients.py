@@ -82,10 +82,8 @@ def test_the_requests_per_minute_are_counted_across_the_gateways(host):
 
 
 def _users(host):
-    """(user, key, allowed models) of each user the client lists: the user's own models, or else the host's."""
-    hostvars = helpers.inventory_vars(host)
-    keys, host_models = hostvars.get("llm_client_user_keys") or {}, hostvars.get("llm_client_models") or []
-    return [(u["name"], keys[u["name"]], u.get("models", host_models)) for u in hostvars.get("llm_client_users") or []]
+    """The users the client lists, as callers of the gateways (helpers.client_callers)."""
+    return [caller for caller in helpers.client_callers(host) if caller["user"]]
 
 
 def _digest(text):
@@ -96,12 +94,12 @@ def test_each_listed_user_has_their_own_key_that_only_they_read(host):
     users = _users(host)
     if not users:
         pytest.skip("this client lists no users")
-    for user, key, _ in users:
-        path = f"{helpers.USER_KEY_DIR}/{user}"
+    for caller in users:
+        path, user = caller["key_file"], caller["user"]
         with host.sudo():
             f = host.file(path)
-            assert (f.user, f.mode, _digest(f.content_string)) == (user, 0o600, _digest(key))
-            readers = [other for other, _, _ in users if host.run(f"runuser -u {other} -- cat {path}").rc == 0]
+            assert (f.user, f.mode, _digest(f.content_string)) == (user, 0o600, _digest(caller["key"]))
+            readers = [o["user"] for o in users if host.run(f"runuser -u {o['user']} -- cat {path}").rc == 0]
         assert readers == [user]
 
 
@@ -113,7 +111,8 @@ def test_ask_sends_each_users_own_key_and_the_gateway_logs_the_user(host):
     gateway = helpers.inventory_host(host, urlsplit(hostvars["ask_cli_base_url"]).hostname)
     served = helpers.gateway_settings(gateway)["aliases"]
     since = int(time.time()) - 1
-    for user, _, models in users:
+    for caller in users:
+        user, models = caller["user"], caller["models"]
         allowed = [m for m in served if not models or m in models]
         refused = [m for m in served if models and m not in models]
         codes = []
@@ -125,5 +124,5 @@ def test_ask_sends_each_users_own_key_and_the_gateway_logs_the_user(host):
         assert codes == [0] + [4] * len(refused[:1]), (user, allowed[:1] + refused[:1], codes)
     with gateway.sudo():
         log = gateway.check_output(f"journalctl -u litellm --since @{since} -o cat --no-pager")
-    for user, _, _ in users:
-        assert f"tailnet-llm: client {hostvars['inventory_hostname']}/{user}: POST /v1/chat/completions" in log
+    for caller in users:
+        assert f"tailnet-llm: client {caller['name']}: POST /v1/chat/completions" in log

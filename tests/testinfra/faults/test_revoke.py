@@ -39,14 +39,11 @@ def _deploy_gateways(host, tmp_path, revoked):
 
 
 def _callers(host):
-    """(name on the gateways, client host, key file, a model it may call) of the client HOST and each user it lists."""
-    hostvars = helpers.inventory_vars(host)
-    name, models = hostvars["inventory_hostname"], hostvars.get("llm_client_models") or ["default"]
-    callers = [(name, host, helpers.CLIENT_KEY_FILE, models[0])]
-    for user in hostvars.get("llm_client_users") or []:
-        model = (user.get("models") or models)[0]
-        callers.append((f"{name}/{user['name']}", host, f"{helpers.USER_KEY_DIR}/{user['name']}", model))
-    return callers
+    """(name on the gateways, client host, key file, a model it may call) of each caller from the client HOST."""
+    return [
+        (caller["name"], host, caller["key_file"], (caller["models"] or ["default"])[0])
+        for caller in helpers.client_callers(host)
+    ]
 
 
 def _statuses(callers, gateways):

@@ -33,6 +33,17 @@ $(COLLECTION_LINK):
 .PHONY: install
 install: $(BIN)/.installed $(COLLECTION_LINK) ## Build the pinned venv (.venv) and expose this tree as tailnet.llm
 
+# The collection as an operator gets it: the tarball `ansible-galaxy collection build` makes, installed into
+# build/installed as `ansible-galaxy collection install` would (its dependencies come with the `ansible` package).
+# The lab deploys from there. Rebuilt every time: it takes seconds.
+DIST := build/dist
+INSTALLED := build/installed
+.PHONY: collection
+collection: install ## Build the collection's tarball (build/dist) and install it into build/installed
+	rm -rf $(DIST) $(INSTALLED)
+	$(BIN)/ansible-galaxy collection build -v --force --output-path $(DIST) . >/dev/null
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/ansible-galaxy collection install --no-deps --force -p $(INSTALLED) $(DIST)/tailnet-llm-*.tar.gz >/dev/null
+
 .PHONY: lint
 lint: install ## ansible-lint (production profile), yamllint, ruff, syntax of every collection playbook
 	$(BIN)/yamllint -s .
@@ -65,7 +76,7 @@ integration: install test-servers host-image ## Integration tests against real l
 	$(BIN)/pytest tests/integration
 
 .PHONY: molecule-ask-cli
-molecule-ask-cli: install ## Molecule scenario of the ask_cli role (podman test host)
+molecule-ask-cli: install collection ## Molecule scenario of the ask_cli role (podman test host)
 	tests/lab/setup-podman.sh
 	tests/lab/images.sh host
 	$(BIN)/molecule test -s ask_cli
@@ -111,11 +122,11 @@ images: podman-setup ## Build the lab images (host, LiteLLM, vLLM CPU; in parall
 	tests/lab/images.sh export litellm vllm-cpu >/dev/null
 
 .PHONY: molecule-stack
-molecule-stack: install images ## The stack scenario: converge, idempotence, verify (testinfra), destroy
+molecule-stack: install images collection ## The stack scenario: converge, idempotence, verify (testinfra), destroy
 	$(BIN)/molecule test -s stack
 
 .PHONY: lab
-lab: install images ## The whole stack in local podman test hosts (seven hosts: gateways, model hosts, state host, clients)
+lab: install images collection ## The whole stack in local podman test hosts (seven hosts: gateways, model hosts, state host, clients)
 	$(BIN)/molecule converge -s stack
 	@echo "lab ready: podman exec -it akira bash; podman exec motoko curl -s http://100.64.10.2:4000/health/liveliness"
 

@@ -23,11 +23,18 @@ options:
     description: The gateway's inventory name (C(inventory_hostname)).
     type: str
     required: true
+  own:
+    description:
+      - The gateway's own C(vllm_backends) as the play sees them (play or role variables too); its inventory's
+        (from O(hostvars)) when omitted.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
-# group_vars/all: every gateway routes to every model host.
-litellm_backends: "{{ inventory_hostname | tailnet.llm.gateway_backends(groups, hostvars) }}"
+# roles/litellm/defaults/main.yml: every gateway routes to every model host.
+litellm_backends: >-
+  {{ inventory_hostname | tailnet.llm.gateway_backends(groups, hostvars, own=vllm_backends | default([])) }}
 """
 
 RETURN = r"""

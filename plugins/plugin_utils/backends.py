@@ -61,8 +61,9 @@ def serves_other_gateways(host, groups):
     return bool(set(groups.get(GATEWAYS, [])) - {host})
 
 
-def gateway_backends(gateway, groups, hostvars):
-    """The backends GATEWAY routes to: the local backends of every model host, and the gateway's own list.
+def gateway_backends(gateway, groups, hostvars, own=None):
+    """The backends GATEWAY routes to: the local backends of every model host, and the gateway's own list (OWN,
+    its vllm_backends as the play sees them; its inventory's when None).
 
     The gateway's own `vllm_backends` are taken as listed (its local ones on loopback, and any other host's
     server written in by hand), unless gateways other than itself use it: then its local ones are reached
@@ -72,7 +73,7 @@ def gateway_backends(gateway, groups, hostvars):
     hosts = list(dict.fromkeys([*groups.get(MODEL_HOSTS, []), gateway]))
     backends = []
     for host in hosts:
-        listed = hostvars[host].get("vllm_backends") or []
+        listed = (own if host == gateway and own is not None else hostvars[host].get("vllm_backends")) or []
         served = local_backends(listed)
         if host == gateway and not serves_other_gateways(host, groups):
             backends += listed

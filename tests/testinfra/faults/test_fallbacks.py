@@ -1,7 +1,7 @@
 """A cloud model whose provider fails falls back to the lab's vLLM model, through the real LiteLLM on every gateway.
 
-The lab's gateways serve two cloud models with fallbacks (extensions/molecule/stack/group_vars/llm_gateways.yml),
-both at the controller's tailnet address (group_vars/all/lab.yml): Anthropic, where this module runs a stand-in
+The lab's gateways serve two cloud models with fallbacks (extensions/molecule/stack/lab/gateways.yml),
+both at the controller's tailnet address (lab/all.yml): Anthropic, where this module runs a stand-in
 that refuses every key as Anthropic does (tests/servers/providers.py), and OpenAI, at a port where nothing listens.
 From a client, with its own key, through each gateway, streamed and not: the client gets an answer from a
 deployment of the lab's vLLM model, LiteLLM says that a fallback happened (`x-litellm-attempted-fallbacks`) and

@@ -35,7 +35,11 @@ def test_the_runbooks_gateway_validates_and_serves_its_models(tmp_path):
             },
             {
                 "name": "Validate",
-                "ansible.builtin.include_role": {"name": "tailnet.llm.litellm", "tasks_from": "validate"},
+                "ansible.builtin.include_role": {
+                    "name": "tailnet.llm.litellm",
+                    "tasks_from": "validate",
+                    "public": True,
+                },
             },
             {
                 "name": "Names",

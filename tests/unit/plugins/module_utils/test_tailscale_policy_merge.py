@@ -76,7 +76,9 @@ def test_a_plain_json_file_gets_hujson_blocks_and_keeps_its_formatting():
     text = read("plain.json")
     merged, _ = merge_text(text, PART)
     assert merged.startswith('{\n    "acls": [\n        {\n            "action": "accept",')
-    assert f'    "tagOwners": {{\n        "tag:nas": [\n            "group:ops"\n        ],\n        {BEGIN}\n' in merged
+    assert (
+        f'    "tagOwners": {{\n        "tag:nas": [\n            "group:ops"\n        ],\n        {BEGIN}\n' in merged
+    )
     assert '        "tag:llm-gateway": ["autogroup:admin"],\n' in merged
 
 
@@ -154,7 +156,7 @@ def test_a_new_file_and_an_empty_one():
     for text in ("", "{}", "  \n"):
         merged, _ = merge_text(text, PART)
         assert loads(merged) == PART
-    assert merge_text("{}", PART)[0].startswith("{\n  \"tagOwners\": {\n    " + BEGIN)
+    assert merge_text("{}", PART)[0].startswith('{\n  "tagOwners": {\n    ' + BEGIN)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +164,10 @@ def test_a_new_file_and_an_empty_one():
     [
         ("[]", "the policy file is a JSON array, not an object"),
         ('{"grants": {}}', "grants at line 1 is no array"),
-        ('{"grants": [\n  // BEGIN tailnet.llm managed\n  {"src": ["*"]},\n]}', r"BEGIN at line 2: a section holds one"),
+        (
+            '{"grants": [\n  // BEGIN tailnet.llm managed\n  {"src": ["*"]},\n]}',
+            r"BEGIN at line 2: a section holds one",
+        ),
         (
             '{"grants": [\n  // END tailnet.llm managed\n  // BEGIN tailnet.llm managed\n]}',
             "END at line 2, BEGIN at line 3",
@@ -186,9 +191,7 @@ def test_a_part_without_tags_owns_nothing():
 
 
 def test_allow_all_rules_are_found_with_their_line():
-    assert allow_all_rules(read("default.hujson")) == [
-        ("grants[0]", 18, '{"src": ["*"], "dst": ["*"], "ip": ["*"]}')
-    ]
+    assert allow_all_rules(read("default.hujson")) == [("grants[0]", 18, '{"src": ["*"], "dst": ["*"], "ip": ["*"]}')]
     text = '{\n  "acls": [\n    {"action": "accept", "src": ["group:ops"], "dst": ["*:*"]},\n' + (
         '    {\n      "action": "accept",\n      "users": ["*"],\n      "ports": ["*:*"],\n    },\n  ],\n}'
     )

@@ -13,6 +13,8 @@ release.
   way; a problem is a JSON object with a non-empty `message` and optional `data`);
 - POST /api/v2/tailnet/{tailnet}/acl with If-Match: replaces the policy file only if it is still the version
   that ETag names (412 otherwise).
+A policy file given as text is sent as written (`Content-Type: application/hujson`, which both POSTs take), so
+its comments are kept; one given as a dict is sent as JSON.
 Errors are TailscaleError with one sentence naming the endpoint, the status and the API's message; no
 credential is ever in one.
 """
@@ -53,6 +55,13 @@ def _message(body):
     if "error" in parsed and "message" not in parsed:
         return ": ".join(str(parsed[k]) for k in ("error", "error_description") if parsed.get(k)), None
     return str(parsed.get("message", "")), parsed.get("data")
+
+
+def _policy_body(policy):
+    """(request body, its Content-Type) of a policy file: text as written (HuJSON), a dict as JSON."""
+    if isinstance(policy, str):
+        return policy.encode(), "application/hujson"
+    return json.dumps(policy, indent=2).encode(), "application/json"
 
 
 class TailscaleAPI:
@@ -165,20 +174,19 @@ class TailscaleAPI:
         return body.decode(), etag
 
     def validate(self, policy):
-        """None when POLICY (a dict) parses and its tests pass; else (message, data) of the API's answer."""
-        _status, _headers, body = self._call(
-            "POST", "acl/validate", json.dumps(policy), {"Content-Type": "application/json"}
-        )
+        """None when POLICY (HuJSON text, or a dict) parses and its tests pass; else (message, data) of the API's
+        answer."""
+        content, kind = _policy_body(policy)
+        _status, _headers, body = self._call("POST", "acl/validate", content, {"Content-Type": kind})
         message, data = _message(body) if body.strip() else ("", None)
         return (message, data) if message else None
 
     def set_policy(self, policy, etag):
-        """Replace the policy file with POLICY if it is still the version ETAG names; return the new ETag."""
+        """Replace the policy file with POLICY (HuJSON text, or a dict) if it is still the version ETAG names;
+        return the new ETag."""
         quoted = etag if etag.startswith('"') else f'"{etag}"'
+        content, kind = _policy_body(policy)
         _status, headers, _body = self._call(
-            "POST",
-            "acl",
-            json.dumps(policy, indent=2),
-            {"Content-Type": "application/json", "Accept": "application/json", "If-Match": quoted},
+            "POST", "acl", content, {"Content-Type": kind, "Accept": "application/json", "If-Match": quoted}
         )
         return headers.get("ETag")

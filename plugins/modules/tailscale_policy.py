@@ -15,13 +15,25 @@ description:
   - An edit made in the admin console (or by another run) between the read and the write is never overwritten;
     the API answers 412 and the module fails saying so, having written nothing. Run it again to merge into the
     new version.
-  - "Which entries are the collection's: the tags of O(policy)'s C(tagOwners) are its namespace. Their
-    C(tagOwners) entries; every grant, ACL and test whose destinations are all among those tags; those tags
-    among the approvers of C(autoApprovers). Everything else the operator wrote is kept, in its order: other
-    rules and tests, groups, hosts, ssh, nodeAttrs, other approvers. A hand-written rule towards the collection's
-    tags alone is the collection's and is removed (the module lists it in RV(removed) and the diff shows it)."
-  - The file is written back as JSON, so comments in it are not kept; the module warns when the file it read had
-    comments.
+  - The file is edited, never rewritten. The collection's entries are the ones between two marker comments,
+    C(// BEGIN tailnet.llm managed) and C(// END tailnet.llm managed), in each section it writes (C(tagOwners),
+    C(grants), C(tests), C(autoApprovers.routes), C(autoApprovers.exitNode)); the module replaces what is between
+    them, creates the section or the block at the end of its container when missing, and leaves every other byte
+    as it was (comments, blank lines, trailing commas, indentation, the operator's entries and their order).
+  - Markers rather than destinations say whose an entry is, because they are visible in the file and survive
+    the operator's edits (moving a block, adding entries around it); an operator's own rule or test towards the
+    collection's tags stays the operator's. Entries written inside a block are replaced on the next run.
+  - Two exceptions, both keeping what the file means. A C(tagOwners) key or an C(autoApprovers.routes) key that
+    is also the collection's cannot be there twice. For a tag, the block's entry replaces the operator's
+    (listed in RV(removed) when it said something else). For a route, the operator's entry stays and the
+    collection's approvers go in a block inside its list. An array entry outside a block that equals one of the
+    block's (a file written before the markers existed, or a copy) moves into the block.
+  - A marker anywhere else, or a block without its pair, fails the run naming the line, before anything is sent.
+  - "A new tailnet starts with Tailscale's default policy, whose rule C({\"action\": \"accept\", \"src\": [\"*\"],
+    \"dst\": [\"*:*\"]}) lets everyone reach everything: the collection's tests (what its rules deny) fail with it.
+    The module then fails naming that rule (its section, index, line and text) and saying how to narrow it:
+    replace it with rules for what the operator's own devices need, or delete it and let the collection's rules
+    stand alone. Nothing is written. See C(docs/tailnet-policy.md) in the collection."
   - When the file already holds the part, only the read is sent (C(changed=false)); in check mode, the read and
     the validation.
 version_added: 0.1.0
@@ -72,9 +84,9 @@ attributes:
     description: Reads and validates; writes nothing.
   diff_mode:
     support: full
-    description: The policy file before and after, as indented JSON.
+    description: The policy file's text before and after, as Tailscale stores it (comments included).
 author:
-  - tailnet.llm maintainers
+  - tailnet.llm maintainers (@tailnet-llm)
 """
 
 EXAMPLES = r"""
@@ -93,23 +105,29 @@ etag:
   returned: always
   type: str
 policy:
-  description: The policy file with the collection's part merged in (what was written, or would be in check mode).
+  description: The policy file with the collection's part merged in, parsed (what was written, or would be in check
+    mode).
   returned: always
   type: dict
 removed:
-  description: Entries of the collection's namespace that the part no longer has, per section (they are removed).
+  description: >-
+    Entries that left the file, per section (C(grants), C(tagOwners), C(autoApprovers.exitNode), ...): the
+    collection's that the part no longer has, and an operator's C(tagOwners) entry of one of the collection's tags
+    that said something else.
   returned: always
   type: dict
 """
 
-import json  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.tailnet.llm.plugins.module_utils.hujson import loads  # noqa: E402
 from ansible_collections.tailnet.llm.plugins.module_utils.tailscale_api import (  # noqa: E402
     TailscaleAPI,
     TailscaleError,
 )
-from ansible_collections.tailnet.llm.plugins.module_utils.tailscale_policy_merge import merge, parse_policy  # noqa: E402
+from ansible_collections.tailnet.llm.plugins.module_utils.tailscale_policy_merge import (  # noqa: E402
+    allow_all_rules,
+    merge_text,
+)
 
 ARGUMENT_SPEC = {
     "policy": {"type": "dict", "required": True},
@@ -123,46 +141,51 @@ ARGUMENT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "timeout": {"type": "int", "default": 30},
 }
+# What the operator may keep of a new tailnet's allow-all rule: every user reaches their own devices.
+NARROW_EXAMPLE = '{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}'
 
 
-def _text(policy):
-    return json.dumps(policy, indent=2) + "\n"
+def refusal(tailnet, message, data, text):
+    """The error when Tailscale refuses the merged file TEXT: its message and failed tests, and, when a rule
+    lets everyone reach everything (a new tailnet's default), that rule and how to narrow it."""
+    failures = "; ".join(f"{d.get('user')}: {', '.join(d.get('errors') or [])}" for d in data or [])
+    said = f"Tailscale refuses the merged policy file of tailnet {tailnet!r}: {message}"
+    said += (f" ({failures})" if failures else "") + ". Nothing was written."
+    if not failures:
+        return said
+    rules = allow_all_rules(text)
+    if not rules:
+        return said + " A rule the operator wrote lets more through than these tests allow: narrow it."
+    named = "; ".join(f"{where} at line {line}: {rule}" for where, line, rule in rules)
+    return (
+        f"{said} The policy file has a rule that lets everyone reach everything, so the collection's deny tests "
+        f"fail: {named}. A new tailnet starts with it (Tailscale's default policy). Narrow it: replace it with "
+        f"rules for what your own devices need (for instance {NARROW_EXAMPLE}, each user to their own devices), or "
+        "delete it and let the collection's rules stand alone; then run again. See docs/tailnet-policy.md of the "
+        "tailnet.llm collection."
+    )
 
 
 def apply(api, part, check_mode):
     """Read, merge, validate, write if different. Returns the module's result; raises TailscaleError."""
     text, etag = api.get_policy()
     try:
-        current, had_comments = parse_policy(text)
-        desired, removed = merge(current, part)
+        edited, removed = merge_text(text, part)
+        policy = loads(edited)
     except ValueError as e:
         raise TailscaleError(f"the policy file of tailnet {api.tailnet!r} cannot be merged: {e}") from e
-    result = {"changed": desired != current, "etag": etag, "policy": desired, "removed": removed, "warnings": []}
-    # Compared as parsed JSON: formatting and comments alone are no change.
+    # Compared as text: the file is edited in place, so an unchanged part leaves it byte for byte.
+    result = {"changed": edited != text, "etag": etag, "policy": policy, "removed": removed}
     if not result["changed"]:
         return result
-    result["diff"] = {"before": _text(current), "after": _text(desired), "before_header": f"tailnet {api.tailnet}"}
-    problem = api.validate(desired)
+    header = f"tailnet {api.tailnet} policy file"
+    result["diff"] = {"before": text, "after": edited, "before_header": header, "after_header": header}
+    problem = api.validate(edited)
     if problem:
         message, data = problem
-        failures = "; ".join(f"{d.get('user')}: {', '.join(d.get('errors') or [])}" for d in data or [])
-        raise TailscaleError(
-            f"Tailscale refuses the merged policy file of tailnet {api.tailnet!r}: {message}"
-            + (f" ({failures})" if failures else "")
-            + ". Nothing was written."
-            + (
-                " A rule the operator wrote may let more through than the tests allow (an allow-all rule, for one): "
-                "narrow it"
-                if failures
-                else ""
-            ),
-            200,
-            data,
-        )
-    if had_comments:
-        result["warnings"].append("the policy file had comments: it is written back as JSON, without them")
+        raise TailscaleError(refusal(api.tailnet, message, data, edited), 200, data)
     if not check_mode:
-        result["etag"] = api.set_policy(desired, etag) or etag
+        result["etag"] = api.set_policy(edited, etag) or etag
     return result
 
 
@@ -183,8 +206,6 @@ def main():
         result = apply(api, p["policy"], module.check_mode)
     except TailscaleError as e:
         module.fail_json(msg=str(e), status=e.status, data=e.data)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
     module.exit_json(**result)
 
 

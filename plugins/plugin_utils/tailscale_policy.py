@@ -16,8 +16,8 @@ a policy file that breaks them. `host_tags` gives each host its tags for joining
 (artis3n.tailscale's `tailscale_tags`, which adds the `tag:` itself).
 
 Which entries of a policy file are the collection's (tailnet.llm.tailscale_policy module,
-module_utils/tailscale_policy_merge.py): the tags of `tagOwners` in this part are its namespace; every rule and
-test whose destinations are all in that namespace is the collection's, and everything else is the operator's.
+module_utils/tailscale_policy_merge.py): those between the `// BEGIN tailnet.llm managed` and
+`// END tailnet.llm managed` comments of each section; everything else is the operator's (docs/tailnet-policy.md).
 """
 
 from __future__ import annotations

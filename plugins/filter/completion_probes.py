@@ -50,7 +50,7 @@ litellm_probes: >-
      'LITELLM_MASTER_KEY') }}
 
 # The names a gateway serves; the probes of litellm_extra_models' entries have strict=false.
-litellm_probes: >-
+gateway_probes: >-
   {{ __litellm_aliases | tailnet.llm.completion_probes('http://127.0.0.1:4000/v1/chat/completions',
      'LITELLM_MASTER_KEY', backends=litellm_backends, extra_models=litellm_extra_models,
      default_model=litellm_default_model) }}

@@ -160,14 +160,17 @@ def test_a_failing_lenient_probe_is_reported_and_the_change_stays(host, tmp_path
         # The service's own model: a probe is strict unless it says otherwise.
         pytest.param({"local": 500, "cloud": 500}, [_probe("local"), _probe("cloud", strict=False)], "local", id="own"),
         # A model of another provider that the operator marked strict.
-        pytest.param({"local": 200, "cloud": 500}, [_probe("local"), _probe("cloud", strict=True)], "cloud", id="marked"),
+        pytest.param(
+            {"local": 200, "cloud": 500}, [_probe("local"), _probe("cloud", strict=True)], "cloud", id="marked"
+        ),
     ],
 )
 def test_a_failing_strict_probe_rolls_the_change_back(host, tmp_path, after, probes, failing):
     rc, output = _deploy(host, tmp_path, after, probes)
     assert rc != 0, output[-4000:]
     assert (
-        f"host {HOST}: probed failed after the change: {failing} answered 500: {failing}: the provider is down" in output
+        f"host {HOST}: probed failed after the change: {failing} answered 500: {failing}: the provider is down"
+        in output
     ), output[-4000:]
     assert f"Rolled back: the previous {CONFIG} are back and probed was restarted on them." in output
     assert json.loads(podman_exec(host, "cat", CONFIG).stdout) == BEFORE

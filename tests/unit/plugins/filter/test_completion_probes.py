@@ -70,4 +70,3 @@ def test_an_extra_model_named_default_is_lenient(completion_probes):
     extra = [{"alias": "default", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"}]
     probes = completion_probes(["akira/q", "default"], URL, backends=BACKENDS, extra_models=extra)
     assert {p["name"]: p["strict"] for p in probes} == {"akira/q": True, "default": False}
-

@@ -296,6 +296,24 @@ def gateway_settings(host):
     }
 
 
+def dead_models(host):
+    """The aliases of the gateway's models that no provider ever answers, by design: in the lab, the models of
+    litellm_extra_models without fallbacks at the controller's port where nothing listens (lab_unreachable_port).
+    None elsewhere."""
+    from urllib.parse import urlsplit
+
+    hostvars = inventory_vars(host)
+    if hostvars.get("lab_controller_address") is None:
+        return []
+    nowhere = (hostvars["lab_controller_address"], int(hostvars["lab_unreachable_port"]))
+    return [
+        model["alias"]
+        for model in hostvars["litellm_extra_models"]
+        if not model.get("fallbacks")
+        and (urlsplit(model.get("api_base") or "").hostname, urlsplit(model.get("api_base") or "").port) == nowhere
+    ]
+
+
 def env_file(host, path):
     """The variables an env file gives its service, as the container's shell reads it (root only)."""
     with host.sudo():

@@ -8,7 +8,8 @@ Roles, templates and the testinfra suite all use these functions (through the fi
 - what is wrong with the input (`backend_problems`, and `extra_model_problems` for the models of other
   providers): each problem is one sentence naming the variable path and the offending value (never a key), so
   that a failing play tells the operator which inventory entry to fix;
-- the names a gateway answers for (`served_names`) and whether what it lists matches (`served_names_problems`).
+- the names a gateway answers for (`served_names`) and whether what it lists matches (`served_names_problems`);
+- the probes sent after a change, and which of them roll the change back when they fail (`completion_probes`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,17 @@ PARAMS_SETTINGS = {"timeout": float, "stream_timeout": float, "num_retries": int
 INFO_SETTINGS = {"max_input_tokens": int, "cooldown_time": float, "allowed_fails": int}
 # Settings that may be 0 (the others must be positive).
 ZERO_ALLOWED = ("num_retries", "cooldown_time", "allowed_fails")
-EXTRA_MODEL_KEYS = ("alias", "model", "api_base", "api_key_env", "fallbacks", *PARAMS_SETTINGS, *INFO_SETTINGS)
+# `strict`: whether a failing probe of the model after a change rolls the gateway back (see completion_probes).
+EXTRA_MODEL_KEYS = (
+    "alias",
+    "model",
+    "api_base",
+    "api_key_env",
+    "fallbacks",
+    "strict",
+    *PARAMS_SETTINGS,
+    *INFO_SETTINGS,
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -289,6 +300,8 @@ def _one_extra_model_problems(model, where, secret_names):
     problems += _api_base_problems(model, provider, where)
     problems += _api_key_problems(model, provider, where, secret_names)
     problems += _settings_problems(model, where)
+    if "strict" in model and not isinstance(model["strict"], bool):
+        problems.append(f"{where}.strict is {model['strict']!r}: it must be true or false")
     return problems
 
 
@@ -481,15 +494,30 @@ def local_backend_problems(backends, var="vllm_backends"):
     return problems
 
 
-def completion_probes(models, url, key_env=None):
-    """One probe per model: a one-token chat completion POSTed to URL (one for all, or one per model)."""
+def lenient_probe_names(backends, extra_models, default_model=""):
+    """The names a gateway serves whose failing probe after a change is reported, not rolled back: the models of
+    other providers (litellm_extra_models: a cloud, an Ollama box, an endpoint at another api_base), whose outage
+    is not the change's fault, unless the entry says `strict: true`; and `default` when it routes to one of them.
+    What the collection runs (the vLLM backends, their aliases, `default` routed to one) is never lenient."""
+    lenient = {m["alias"] for m in extra_models if not m.get("strict")}
+    aliases = [alias for alias, _, _ in _routes(backends, extra_models)]
+    if _default_target(aliases, default_model) in lenient:
+        lenient.add("default")
+    return lenient
+
+
+def completion_probes(models, url, key_env=None, backends=(), extra_models=(), default_model=""):
+    """One probe per model: a one-token chat completion POSTed to URL (one for all, or one per model), `strict`
+    unless the model is one of EXTRA_MODELS' (see lenient_probe_names; BACKENDS and DEFAULT_MODEL tell where
+    `default` routes)."""
     urls = [url] * len(models) if isinstance(url, str) else list(url)
     if len(urls) != len(models):
         raise ValueError(f"{len(models)} models but {len(urls)} URLs")
+    lenient = lenient_probe_names(backends, extra_models, default_model) if extra_models else set()
     probes = []
     for model, target in zip(models, urls):
         body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]}
-        probe = {"name": model, "url": target, "body": body}
+        probe = {"name": model, "url": target, "body": body, "strict": model not in lenient}
         if key_env:
             probe["key_env"] = key_env
         probes.append(probe)

@@ -20,7 +20,13 @@ if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
 
 testinfra_hosts = ["ansible://llm_gateways"]
 
-BROKEN = {"alias": "lab/broken", "model": "hosted_vllm/no-such-model", "api_base": "http://127.0.0.1:8000/v1"}
+# Marked strict: a model of litellm_extra_models that fails its probe is otherwise only reported.
+BROKEN = {
+    "alias": "lab/broken",
+    "model": "hosted_vllm/no-such-model",
+    "api_base": "http://127.0.0.1:8000/v1",
+    "strict": True,
+}
 CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "model": "default"}
 REQUESTS = 300  # through each other gateway at most while the deploy runs
 # between two of those requests: a steady stream of them, not back-to-back load that would starve the rolled-out

@@ -306,3 +306,31 @@ def test_bad_models_fail_validation_naming_host_variable_and_entry(tmp_path):
         "than 'claude-sonnet' (200000)"
     )
     assert checked["wildcard-only"] is None
+
+
+def test_the_probes_of_other_providers_models_only_report(tmp_path):
+    """The probes compose_service sends after a change (__litellm_probes): strict for the vLLM models and `default`
+    routed to one, lenient for litellm_extra_models unless the entry says strict: true, which config.yaml leaves
+    out."""
+    extra = [
+        {"alias": "claude", "model": "anthropic/claude-sonnet-4-5", "api_key_env": "ANTHROPIC_API_KEY"},
+        {"alias": "lmstudio/qwen", "model": "openai/qwen", "api_base": "http://motoko:1234/v1", "strict": True},
+    ]
+    hostvars = {"litellm_backends": BACKENDS[:1], "litellm_extra_models": extra, "litellm_port": 4123}
+    play = {
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars_files": [str(helpers.REPO / f"roles/litellm/{d}/main.yml") for d in ("defaults", "vars")],
+        "tasks": [{"name": "Probes", "ansible.builtin.debug": {"var": "__litellm_probes"}, "vars": hostvars}],
+    }
+    probes = helpers.run_local_plays([play], tmp_path)["Probes"]["__litellm_probes"]
+    assert {p["name"]: p["strict"] for p in probes} == {
+        "akira/qwen2.5-7b": True,
+        "default": True,
+        "claude": False,
+        "lmstudio/qwen": True,
+    }
+    assert {p["url"] for p in probes} == {"http://127.0.0.1:4123/v1/chat/completions"}
+    config, _ = render(tmp_path, **hostvars)
+    assert all("strict" not in str(entry) for entry in config["model_list"])

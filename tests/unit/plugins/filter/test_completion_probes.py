@@ -29,3 +29,44 @@ def test_one_url_per_model_without_key(completion_probes):
 def test_urls_and_models_must_pair(completion_probes):
     with pytest.raises(AnsibleFilterError, match="2 models but 1 URLs"):
         completion_probes(["m1", "m2"], [URL])
+
+
+def test_without_extra_models_every_probe_is_strict(completion_probes):
+    """vLLM's own probes (roles/vllm): every model is the collection's."""
+    assert [p["strict"] for p in completion_probes(["m1", "m2"], [URL, URL])] == [True, True]
+
+
+# A gateway's models: a vLLM backend, and models of other providers, one of them marked strict.
+BACKENDS = [{"name": "akira-local", "host": "127.0.0.1", "port": 8000, "models": [{"id": "q", "alias": "akira/q"}]}]
+EXTRA = [
+    {"alias": "claude", "model": "anthropic/claude-sonnet-4-5", "api_key_env": "ANTHROPIC_API_KEY"},
+    {"alias": "hab/llama3", "model": "ollama_chat/llama3", "api_base": "http://hab:11434", "strict": False},
+    {"alias": "lmstudio/qwen", "model": "openai/qwen", "api_base": "http://motoko:1234/v1", "strict": True},
+    {"alias": "gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY", "fallbacks": ["akira/q"]},
+]
+NAMES = ["akira/q", "claude", "default", "gpt-4o", "hab/llama3", "lmstudio/qwen"]
+
+
+@pytest.mark.parametrize(
+    ("backends", "default_model", "lenient"),
+    [
+        # default is the first model, the vLLM one: only the other providers' models not marked strict are lenient.
+        pytest.param(BACKENDS, "", ["claude", "gpt-4o", "hab/llama3"], id="default-to-vllm"),
+        pytest.param(BACKENDS, "claude", ["claude", "default", "gpt-4o", "hab/llama3"], id="default-to-a-cloud-model"),
+        pytest.param(BACKENDS, "lmstudio/qwen", ["claude", "gpt-4o", "hab/llama3"], id="default-to-a-strict-model"),
+        # Without backends, the first model is the first extra model.
+        pytest.param([], "", ["claude", "default", "gpt-4o", "hab/llama3"], id="default-first-extra-model"),
+    ],
+)
+def test_the_other_providers_models_are_lenient_unless_strict(completion_probes, backends, default_model, lenient):
+    probes = completion_probes(
+        NAMES, URL, "LITELLM_MASTER_KEY", backends=backends, extra_models=EXTRA, default_model=default_model
+    )
+    assert [p["name"] for p in probes if not p["strict"]] == lenient
+    assert [p["name"] for p in probes if p["strict"]] == [n for n in NAMES if n not in lenient]
+
+
+def test_an_extra_model_named_default_is_lenient(completion_probes):
+    extra = [{"alias": "default", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"}]
+    probes = completion_probes(["akira/q", "default"], URL, backends=BACKENDS, extra_models=extra)
+    assert {p["name"]: p["strict"] for p in probes} == {"akira/q": True, "default": False}

@@ -74,6 +74,11 @@ def test_the_runbooks_models_have_no_problem(problems):
     assert problems(RUNBOOK, default_model="akira/qwen2.5-7b") == []
 
 
+@pytest.mark.parametrize("strict", [True, False])
+def test_strict_is_a_setting_of_a_model(problems, strict):
+    assert problems(_with(5, strict=strict)) == []
+
+
 def test_the_earlier_shape_is_valid_as_it_is(problems):
     earlier = [
         {"alias": "openai/gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"},
@@ -151,6 +156,12 @@ def test_the_earlier_shape_is_valid_as_it_is(problems):
             {},
             "litellm_extra_models[4].max_input_tokens is True",
             id="window-a-boolean",
+        ),
+        pytest.param(
+            _with(4, strict="yes"),
+            {},
+            "litellm_extra_models[4].strict is 'yes': it must be true or false",
+            id="strict-not-a-boolean",
         ),
         pytest.param(
             _with(4, tokens=5),

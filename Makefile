@@ -50,6 +50,7 @@ lint: install ## ansible-lint (production profile), yamllint, ruff, syntax of ev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
 	$(BIN)/molecule syntax -s default
 
 .PHONY: unit

@@ -163,14 +163,16 @@ IMAGE = "localhost/tailnet-llm/host:lab"
 DEPLOY = REPO / "playbooks/akira/deploy-litellm.yml"
 
 
-def run_on_test_host(playbook, name, container, hostvars, tmp_path, *options, env=None, timeout=300):
-    """Run `playbook` with `options` against `container`, inventory host `name` in llm_gateways with `hostvars`.
+def run_on_test_host(
+    playbook, name, container, hostvars, tmp_path, *options, env=None, timeout=300, group="llm_gateways"
+):
+    """Run `playbook` with `options` against `container`, inventory host `name` in GROUP with `hostvars`.
 
     Returns (return code, stdout + stderr, the host's recap as {ok, changed, unreachable, failed} or None).
     """
     host = {"ansible_connection": "containers.podman.podman", "ansible_host": container, **hostvars}
     inventory = tmp_path / "inventory.json"
-    inventory.write_text(json.dumps({"llm_gateways": {"hosts": {name: host}}}))
+    inventory.write_text(json.dumps({group: {"hosts": {name: host}}}))
     result = subprocess.run(
         [str(REPO / ".venv/bin/ansible-playbook"), *options, "-i", str(inventory), str(playbook)],
         cwd=REPO,

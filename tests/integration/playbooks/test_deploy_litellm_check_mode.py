@@ -1,13 +1,19 @@
-"""`ansible-playbook --check --diff` of playbooks/akira/deploy-litellm.yml on a fresh host completes without
-error, shows no secret and leaves the host as it was. (On a converged host, molecule's stack scenario runs the
-same check and requires changed=0: molecule/stack/check-mode.yml.)
+"""`ansible-playbook --check --diff` of the runbook's deploy commands (playbooks/akira/deploy-litellm.yml,
+playbooks/deploy-ask-cli.yml; playbooks/secrets-sync.yml, which needs a deployed gateway, is run in check mode
+by test_secrets_sync.py) on a fresh host completes without error, shows no
+secret and leaves the host as it was. (On a converged host, molecule's stack scenario runs the deploy's check
+and requires changed=0: molecule/stack/check-mode.yml.)
 """
 
 import pytest
-from helpers import DEPLOY, podman_exec, run_on_test_host, systemd_host
+from helpers import DEPLOY, REPO, podman_exec, run_on_test_host, systemd_host
 
 HOST = "fresh-akira"
-SECRETS = {"master": "sk-check-mode-master-7c2d", "hf": "hf_check_mode_token_91ab"}
+SECRETS = {
+    "master": "sk-check-mode-master-7c2d",
+    "hf": "hf_check_mode_token_91ab",
+    "client": "sk-check-mode-client-5e1f",
+}
 HOSTVARS = {
     "vllm_accelerator": "cpu",
     "vllm_image": "localhost/tailnet-llm/vllm-cpu:lab",
@@ -21,13 +27,20 @@ HOSTVARS = {
             "models": [{"id": "smollm2-135m", "alias": "akira/smollm2-135m", "max_model_len": 2048}],
         }
     ],
-    "litellm_backends": "{{ vllm_backends }}",  # as the runbook's inventory routes
     "litellm_image": "localhost/tailnet-llm/litellm",
     "litellm_image_tag": "lab",
     "litellm_image_pull": False,
     "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRETS["master"]},
+    "llm_client_key": SECRETS["client"],
 }
-LEFTOVERS = "ls -d /flux /etc/systemd/system/vllm.service /etc/systemd/system/litellm.service"
+LEFTOVERS = (
+    "ls -d /flux /etc/systemd/system/vllm.service /etc/systemd/system/litellm.service /etc/ask /usr/local/bin/ask"
+)
+# The runbook's commands, as written there: each playbook path and the group its host is in.
+RUNBOOK = {
+    "deploy-litellm": (DEPLOY, "llm_gateways"),
+    "deploy-ask-cli": (REPO / "playbooks/deploy-ask-cli.yml", "llm_clients"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +56,12 @@ def _state(host):
     )
 
 
-def test_check_mode_on_a_fresh_host_completes_and_changes_nothing(fresh, tmp_path):
+@pytest.mark.parametrize("command", RUNBOOK)
+def test_check_mode_on_a_fresh_host_completes_and_changes_nothing(fresh, tmp_path, command):
+    playbook, group = RUNBOOK[command]
     before = _state(fresh)
     rc, output, recap = run_on_test_host(
-        DEPLOY, HOST, fresh, HOSTVARS, tmp_path, "--check", "--diff", "-vvv", timeout=600
+        playbook, HOST, fresh, HOSTVARS, tmp_path, "--check", "--diff", "-vvv", timeout=600, group=group
     )
     leaked = [name for name, value in SECRETS.items() if value in output]
     assert not leaked, f"secrets {leaked} appear in the output of --check --diff -vvv"

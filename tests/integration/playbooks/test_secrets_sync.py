@@ -8,7 +8,7 @@ import hashlib
 import json
 
 import pytest
-from helpers import ansible_env, free_port, run_on_test_host, systemd_host
+from helpers import REPO, ansible_env, free_port, run_on_test_host, systemd_host
 from helpers import podman_exec as _exec
 from kvserver import KeyVaultServer
 
@@ -63,30 +63,42 @@ def _values(vault):
     return [*values, CLIENT_SECRET]
 
 
-def _sync(host, vault, tmp_path, mapping=MAPPING, vault_url=None, hostvars=None, vllm_mapping=VLLM_MAPPING):
-    """Run tailnet.llm.secrets_sync with -vvv --diff against the test host; assert no value in its output."""
+def _sync(
+    host,
+    vault,
+    tmp_path,
+    *options,
+    mapping=MAPPING,
+    vault_url=None,
+    hostvars=None,
+    vllm_mapping=VLLM_MAPPING,
+    playbook="tailnet.llm.secrets_sync",
+):
+    """Run PLAYBOOK (tailnet.llm.secrets_sync) with -vvv --diff and OPTIONS against the test host; assert no value in
+    its output."""
     hostvars = {
         "ansible_python_interpreter": "/usr/bin/python3",
         "azure_keyvault_secrets": {"litellm": mapping, "vllm": vllm_mapping},
         **(hostvars or {}),
     }
-    options = {
+    lookup = {
         **vault.lookup_options(vault.reader),
         "azure_keyvault_url": vault_url or vault.url,
         "azure_keyvault_timeout": 5,
     }
-    (tmp_path / "vault.json").write_text(json.dumps(options))
+    (tmp_path / "vault.json").write_text(json.dumps(lookup))
     env = ansible_env(
         ANSIBLE_NOCOLOR="1",
         REQUESTS_CA_BUNDLE=vault.ca_file,
         AZURE_CLIENT_SECRET=CLIENT_SECRET,  # the client secret from the environment, as in CI
     )
     rc, output, recap = run_on_test_host(
-        "tailnet.llm.secrets_sync",
+        playbook,
         HOST,
         host,
         hostvars,
         tmp_path,
+        *options,
         "-vvv",
         "--diff",
         "-e",
@@ -147,6 +159,16 @@ def test_second_sync_changes_nothing(host, vault, tmp_path):
     assert (_fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)) == before
     assert _starts(host) == 2
     assert _starts(host, VLLM_STARTS) == 2
+
+
+def test_the_runbooks_command_in_check_mode_changes_nothing(host, vault, tmp_path):
+    """`ansible-playbook -i inventory/hosts.yml playbooks/secrets-sync.yml --limit akira`, as the runbook has it."""
+    before = _fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)
+    rc, output, recap = _sync(host, vault, tmp_path, "--check", playbook=REPO / "playbooks/secrets-sync.yml")
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] == 0, output[-4000:]
+    assert (_fingerprint(host), _fingerprint(host, VLLM_ENV_FILE)) == before
+    assert _starts(host) == 2
 
 
 def test_rotated_hf_token_restarts_vllm_only(host, vault, tmp_path):

@@ -52,7 +52,7 @@ _value:
 def _fleet(host, groups, hostvars, name):
     try:
         return fleet(host, groups, hostvars, name)
-    except (KeyError, LookupError) as e:
+    except (ValueError, LookupError) as e:
         raise AnsibleFilterError(f"fleet: {e}") from e
 
 

@@ -77,9 +77,9 @@ WIRING = {
 def fleet(host, groups, hostvars, name):
     """The value of role variable NAME for HOST (one of WIRING), from the rest of the inventory.
 
-    Raises KeyError for an unknown NAME, LookupError naming the host whose network facts are missing where an
+    Raises ValueError for an unknown NAME, LookupError naming the host whose network facts are missing where an
     address is needed.
     """
     if name not in WIRING:
-        raise KeyError(f"{name!r} is not derived from the inventory (known: {', '.join(WIRING)})")
+        raise ValueError(f"{name!r} is not derived from the inventory (known: {', '.join(WIRING)})")
     return WIRING[name](host, groups, hostvars)

@@ -71,14 +71,14 @@ def test_the_operators_entries_are_kept_in_order():
 
 
 def test_merging_again_changes_nothing():
-    once, _ = merge(HAND, PART)
+    once, _removed = merge(HAND, PART)
     twice, removed = merge(json.loads(json.dumps(once)), PART)
     assert twice == once
     assert removed == {}
 
 
 def test_a_role_that_is_gone_takes_its_rules_with_it():
-    once, _ = merge(HAND, PART)
+    once, _removed = merge(HAND, PART)
     smaller = {**PART, "grants": [], "tests": [], "autoApprovers": {}}
     merged, removed = merge(once, smaller)
     assert merged["grants"] == [HAND["grants"][0], HAND["grants"][2]]
@@ -87,7 +87,7 @@ def test_a_role_that_is_gone_takes_its_rules_with_it():
 
 
 def test_an_empty_file_gets_only_the_part():
-    merged, _ = merge({}, PART)
+    merged, _removed = merge({}, PART)
     assert merged == PART
 
 

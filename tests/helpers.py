@@ -25,12 +25,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# The unit tests also run in the installed tarball (tests/ansible-test.sh), where REPO is the collection's directory
-# ansible_collections/tailnet/llm and ansible-test names its own ansible.cfg in ANSIBLE_CONFIG; in this checkout,
-# build/collections links this tree as tailnet.llm.
-INSTALLED = REPO.parents[1].name == "ansible_collections"
-COLLECTIONS = REPO.parents[2] if INSTALLED else REPO / "build" / "collections"
-ANSIBLE_CFG = Path(os.environ["ANSIBLE_CONFIG"]) if INSTALLED else REPO / "ansible.cfg"
+# The unit tests also run in the installed tarball (tests/ansible-test/run.sh), where REPO is the collection's
+# directory ansible_collections/tailnet/llm and ansible-test names its own ansible.cfg in ANSIBLE_CONFIG (the tarball
+# has no ansible.cfg); in this checkout, build/collections links this tree as tailnet.llm.
+COLLECTIONS = REPO.parents[2] if REPO.parents[1].name == "ansible_collections" else REPO / "build" / "collections"
+ANSIBLE_CFG = REPO / "ansible.cfg" if (REPO / "ansible.cfg").exists() else Path(os.environ["ANSIBLE_CONFIG"])
 # Ansible's commands of the Python running the tests (.venv, or the venv ansible-test runs in).
 ANSIBLE_BIN = Path(sys.executable).parent
 ANSIBLE_PLAYBOOK = ANSIBLE_BIN / "ansible-playbook"

@@ -1,4 +1,4 @@
-"""The unit tests as ansible-test runs them in the installed collection (tests/ansible-test.sh).
+"""The unit tests as ansible-test runs them in the installed collection (tests/ansible-test/run.sh).
 
 ansible-test ignores pyproject.toml's pytest settings: tests/ (the one helper module, tests/helpers.py) goes on
 sys.path here, and ansible-test's own pytest plugin provides the collection loader that tests/conftest.py sets up

@@ -54,8 +54,8 @@ lint: install ## ansible-lint (production profile), yamllint, ruff, syntax of ev
 	$(BIN)/molecule syntax -s default
 
 .PHONY: unit
-unit: install ## Unit tests (plugins, argument specs, validation)
-	$(BIN)/pytest tests/unit
+unit: install ## Unit tests (plugins, argument specs, validation): the collection's (tests/unit) and the repository's (tests/repo)
+	$(BIN)/pytest tests/unit tests/repo
 
 # Loopback LLM servers for the `ask` tests and benchmark (tests/servers/loopback.py), and `llm` for the
 # benchmark, each in its own venv under build/venvs built with the system's Python.
@@ -68,6 +68,16 @@ $(VENVS)/%/.installed:
 $(VENVS)/llamacpp/.installed: requirements/llamacpp.txt
 $(VENVS)/litellm/.installed: requirements/litellm.txt
 $(VENVS)/bench/.installed: requirements/bench.txt
+$(VENVS)/ansible-core-2.18/.installed: requirements/ansible-core-2.18.txt
+$(VENVS)/ansible-core-2.19/.installed: requirements/ansible-core-2.19.txt
+
+# The ansible-core releases ansible-test checks the collection with: the newest of each line that runs on Python 3.11
+# (2.20 needs 3.12). meta/runtime.yml's requires_ansible claims exactly these.
+ANSIBLE_TEST_CORES := 2.18 2.19
+
+.PHONY: ansible-test
+ansible-test: $(foreach v,$(ANSIBLE_TEST_CORES),$(VENVS)/ansible-core-$(v)/.installed) ## ansible-test sanity and units on the installed tarball, per ansible-core release
+	tests/ansible-test/run.sh $(ANSIBLE_TEST_CORES)
 
 .PHONY: test-servers
 test-servers: $(VENVS)/llamacpp/.installed $(VENVS)/litellm/.installed ## Venvs of the loopback llama.cpp and LiteLLM test servers
@@ -91,7 +101,7 @@ bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` aga
 	PYTHONPATH=tests:tests/servers $(BIN)/python benchmarks/ask_bench.py
 
 .PHONY: test
-test: lint unit integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, integration and molecule
+test: lint unit ansible-test integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, ansible-test, integration and molecule
 
 .PHONY: deploy-litellm
 deploy-litellm: install ## Deploy the state host, vLLM on the model hosts, LiteLLM and firewalld on the gateways (LIMIT=host)

@@ -8,6 +8,7 @@ path edits.
 
 import contextlib
 import functools
+import hashlib
 import ipaddress
 import json
 import os
@@ -24,11 +25,17 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-COLLECTIONS = REPO / "build" / "collections"
-ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+# The unit tests also run in the installed tarball (tests/ansible-test/run.sh), where REPO is the collection's
+# directory ansible_collections/tailnet/llm and ansible-test names its own ansible.cfg in ANSIBLE_CONFIG (the tarball
+# has no ansible.cfg); in this checkout, build/collections links this tree as tailnet.llm.
+COLLECTIONS = REPO.parents[2] if REPO.parents[1].name == "ansible_collections" else REPO / "build" / "collections"
+ANSIBLE_CFG = REPO / "ansible.cfg" if (REPO / "ansible.cfg").exists() else Path(os.environ["ANSIBLE_CONFIG"])
+# Ansible's commands of the Python running the tests (.venv, or the venv ansible-test runs in).
+ANSIBLE_BIN = Path(sys.executable).parent
+ANSIBLE_PLAYBOOK = ANSIBLE_BIN / "ansible-playbook"
 
 
-def ansible_env(config=REPO / "ansible.cfg", **variables):
+def ansible_env(config=ANSIBLE_CFG, **variables):
     """The environment for an Ansible run in its own process: this machine's, without any AZURE_ or ANSIBLE_
     setting that would leak in, with CONFIG as ansible.cfg and VARIABLES added."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ANSIBLE_"))}
@@ -78,15 +85,28 @@ def _role_play(role, tasks):
     }
 
 
+# ansible-test runs each test in a fork of its own (its ansible_forked plugin), where a module-scoped fixture's batch
+# would run again for every test: there tests/unit/conftest.py names a directory in which run_local_plays keeps each
+# run's results for the session's later forks, keyed by everything the run reads besides the collection's files.
+PLAYS_CACHE = None
+
+
 def run_local_plays(plays, workdir, inventory="localhost,", host="localhost"):
     """Run `plays` (on the controller: localhost, or HOST of INVENTORY with a local connection); return
     {task name: HOST's result}. Fails the test if the run fails."""
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    cached = None
+    if PLAYS_CACHE:
+        inputs = [plays, str(inventory), host, {k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"}]
+        cached = PLAYS_CACHE / hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+        if cached.exists():
+            return json.loads(cached.read_text())
     playbook = Path(workdir) / "play.json"
     playbook.write_text(json.dumps(plays))
     result = subprocess.run(
         [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
         cwd=REPO,
-        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -103,12 +123,15 @@ def run_local_plays(plays, workdir, inventory="localhost,", host="localhost"):
             if task["hosts"].get(host, {}).get("failed")
         ]
         raise AssertionError("\n".join(failed) or (result.stdout[-4000:] + result.stderr[-2000:]))
-    return {
+    results = {
         task["task"]["name"]: task["hosts"][host]
         for play in report["plays"]
         for task in play["tasks"]
         if host in task["hosts"]
     }
+    if cached:
+        cached.write_text(json.dumps(results))
+    return results
 
 
 def render(role, cases, workdir):
@@ -473,10 +496,10 @@ def _curl_answer(result, headers=False):
     when HEADERS (curl was given `-D -`)."""
     if result.rc != 0:  # no HTTP answer at all (refused, timed out)
         return (0, result.stderr, {}) if headers else (0, result.stderr)
-    text, _, status = result.stdout.rpartition("\n")
+    text, _newline, status = result.stdout.rpartition("\n")
     if not headers:
         return int(status), text
-    head, _, text = text.partition("\r\n\r\n")
+    head, _blank_line, text = text.partition("\r\n\r\n")
     fields = (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)
     return int(status), text, {name.strip().lower(): value.strip() for name, value in fields}
 

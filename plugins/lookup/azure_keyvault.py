@@ -2,14 +2,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-import time
-
-from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
-from ansible.utils.display import Display
-from ansible.utils.unsafe_proxy import wrap_var
-from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import fetch_secrets
-
 DOCUMENTATION = r"""
 name: azure_keyvault
 short_description: Read secrets from Azure Key Vault, concurrently
@@ -73,6 +65,14 @@ _raw:
   type: list
   elements: str
 """
+
+import time  # noqa: E402
+
+from ansible.errors import AnsibleError  # noqa: E402
+from ansible.plugins.lookup import LookupBase  # noqa: E402
+from ansible.utils.display import Display  # noqa: E402
+from ansible.utils.unsafe_proxy import wrap_var  # noqa: E402
+from ansible_collections.tailnet.llm.plugins.plugin_utils._azure_keyvault_client import fetch_secrets  # noqa: E402
 
 display = Display()
 

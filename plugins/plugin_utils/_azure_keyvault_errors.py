@@ -106,7 +106,7 @@ def _is_challenge_mismatch(exc):
 def _not_found(exc, at):
     host = urlsplit(at.vault).hostname
     vault_name = "NAME" if re.match(r"^[0-9.]+$|:", host) else host.split(".")[0]
-    name, _, version = at.secret.partition("/")
+    name, _slash, version = at.secret.partition("/")
     what = f"version {version} of secret '{name}'" if version else f"secret '{name}'"
     return (
         f"{what} not found in vault {at.vault} (HTTP 404): create it (az keyvault secret set --vault-name "

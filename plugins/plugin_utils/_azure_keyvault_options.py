@@ -25,7 +25,7 @@ def parse_term(term):
             f"azure_keyvault: term {term!r} is a {type(term).__name__}: pass secret names as strings, "
             "'name' or 'name/version'"
         )
-    name, _, version = term.partition("/")
+    name, _slash, version = term.partition("/")
     if not _NAME.match(name) or (version and not _VERSION.match(version)) or term.endswith("/"):
         raise AnsibleError(
             f"azure_keyvault: {term!r} is not a secret name: Key Vault names are 1-127 letters, digits and "

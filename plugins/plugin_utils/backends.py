@@ -131,7 +131,7 @@ def litellm_model_list(backends, extra_models=(), default_model=""):
     wildcard route) unless an alias is `default` itself. Secrets are never in it: keys are os.environ/NAME
     references."""
     routes = list(_routes(backends, extra_models))
-    default_target = _default_target([alias for alias, _, _ in routes], default_model)
+    default_target = _default_target([alias for alias, _params, _info in routes], default_model)
     model_list = []
     for alias, params, info in routes:
         for name in [alias] + (["default"] if alias == default_target else []):
@@ -154,7 +154,7 @@ def litellm_fallbacks(extra_models, backends=(), default_model=""):
     """LiteLLM's router_settings.fallbacks: [{alias: [alias, ...]}] of the models that list fallbacks, in
     inventory order; `default` falls back as the model it routes to does."""
     fallbacks = [{m["alias"]: list(m["fallbacks"])} for m in extra_models if m.get("fallbacks")]
-    aliases = [alias for alias, _, _ in _routes(backends, extra_models)]
+    aliases = [alias for alias, _params, _info in _routes(backends, extra_models)]
     target = _default_target(aliases, default_model)
     chains = {alias: chain for entry in fallbacks for alias, chain in entry.items()}
     if target in chains:
@@ -285,7 +285,7 @@ def _one_extra_model_problems(model, where, secret_names):
     if problems:
         return problems
     alias, name = model["alias"], model["model"]
-    provider, _, provider_model = name.partition("/")
+    provider, _slash, provider_model = name.partition("/")
     if provider not in PROVIDERS or not provider_model:
         known = ", ".join(f"{p}/" for p in PROVIDERS)
         return [
@@ -500,7 +500,7 @@ def lenient_probe_names(backends, extra_models, default_model=""):
     is not the change's fault, unless the entry says `strict: true`; and `default` when it routes to one of them.
     What the collection runs (the vLLM backends, their aliases, `default` routed to one) is never lenient."""
     lenient = {m["alias"] for m in extra_models if not m.get("strict")}
-    aliases = [alias for alias, _, _ in _routes(backends, extra_models)]
+    aliases = [route[0] for route in _routes(backends, extra_models)]
     if _default_target(aliases, default_model) in lenient:
         lenient.add("default")
     return lenient

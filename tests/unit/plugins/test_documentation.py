@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from helpers import REPO
+from helpers import ANSIBLE_BIN, ANSIBLE_CFG, REPO
 
 # Directory -> ansible-doc's plugin type.
 KINDS = {"filter": "filter", "lookup": "lookup", "modules": "module"}
@@ -19,12 +19,12 @@ PLUGINS = sorted(
 @pytest.mark.parametrize(("kind", "name"), PLUGINS)
 def test_ansible_doc_renders(kind, name):
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", kind, "--json", f"tailnet.llm.{name}"],
+        [str(ANSIBLE_BIN / "ansible-doc"), "-t", kind, "--json", f"tailnet.llm.{name}"],
         capture_output=True,
         text=True,
         check=False,
         cwd=REPO,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_CFG)},
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)[f"tailnet.llm.{name}"]

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from helpers import ANSIBLE_BIN, ANSIBLE_CFG
 
 ROLES = sorted(
     p.parent.parent.name for p in pathlib.Path(__file__).resolve().parents[3].glob("roles/*/meta/argument_specs.yml")
@@ -37,12 +38,12 @@ def test_spec_keys_match_defaults(role):
 
 def _ansible_doc(role):
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", "role", "--json", f"tailnet.llm.{role}"],
+        [str(ANSIBLE_BIN / "ansible-doc"), "-t", "role", "--json", f"tailnet.llm.{role}"],
         capture_output=True,
         text=True,
         check=True,
         cwd=REPO,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_CFG)},
     )
     return json.loads(result.stdout)[f"tailnet.llm.{role}"]["entry_points"]
 

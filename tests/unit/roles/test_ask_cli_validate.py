@@ -56,7 +56,9 @@ USER_CASES = {
 
 @pytest.fixture(scope="module")
 def users_checked(tmp_path_factory):
-    cases = {case: {"ansible_facts": {"system": "Linux"}, **settings} for case, (settings, _) in USER_CASES.items()}
+    cases = {
+        case: {"ansible_facts": {"system": "Linux"}, **settings} for case, (settings, _message) in USER_CASES.items()
+    }
     return failures("ask_cli", "validate.yml", cases, tmp_path_factory.mktemp("ask-cli-users"))
 
 

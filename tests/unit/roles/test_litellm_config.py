@@ -65,7 +65,7 @@ def test_one_entry_per_alias_plus_default(tmp_path):
 
 
 def test_default_model_variable_picks_the_target(tmp_path):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS, litellm_default_model="tachikoma/phi-4")
+    config, _text = render(tmp_path, litellm_backends=BACKENDS, litellm_default_model="tachikoma/phi-4")
     models = by_name(config)
     assert models["default"]["litellm_params"] == models["tachikoma/phi-4"]["litellm_params"]
 
@@ -73,7 +73,7 @@ def test_default_model_variable_picks_the_target(tmp_path):
 def test_explicit_default_alias_is_not_duplicated(tmp_path):
     backends = json.loads(json.dumps(BACKENDS))
     backends[1]["models"][0]["alias"] = "default"
-    config, _ = render(tmp_path, litellm_backends=backends)
+    config, _text = render(tmp_path, litellm_backends=backends)
     names = [entry["model_name"] for entry in config["model_list"]]
     assert names.count("default") == 1
     assert by_name(config)["default"]["litellm_params"]["model"] == "hosted_vllm/llama3-8b"
@@ -84,7 +84,7 @@ def test_extra_models_use_environment_references(tmp_path):
         {"alias": "openai/gpt-4o", "model": "openai/gpt-4o", "api_key_env": "OPENAI_API_KEY"},
         {"alias": "motoko/llama3", "model": "ollama/llama3", "api_base": "http://motoko:11434"},
     ]
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_extra_models=extra)
+    config, _text = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_extra_models=extra)
     models = by_name(config)
     assert models["openai/gpt-4o"]["litellm_params"] == {
         "model": "openai/gpt-4o",
@@ -99,7 +99,7 @@ REDIS = {"host": "tessier", "port": 6379, "password": "os.environ/REDIS_PASSWORD
 
 
 def test_router_retries_and_leaves_out_a_failing_deployment_by_default(tmp_path):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1])
+    config, _text = render(tmp_path, litellm_backends=BACKENDS[:1])
     assert config["router_settings"] == ROUTER_DEFAULTS
 
 
@@ -111,12 +111,12 @@ def test_router_retries_and_leaves_out_a_failing_deployment_by_default(tmp_path)
     ],
 )
 def test_router_settings_win_over_the_defaults(tmp_path, settings):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_router_settings=settings)
+    config, _text = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_router_settings=settings)
     assert config["router_settings"] == {**ROUTER_DEFAULTS, **settings}
 
 
 def test_routing_strategy_is_a_variable(tmp_path):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_routing_strategy="latency-based-routing")
+    config, _text = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_routing_strategy="latency-based-routing")
     assert config["router_settings"]["routing_strategy"] == "latency-based-routing"
 
 
@@ -143,7 +143,7 @@ def test_shared_redis_holds_router_state_coordination_and_cache(tmp_path):
 
 @pytest.mark.parametrize(("cache", "expected"), [(False, None), (True, {"type": "local"})])
 def test_without_redis_the_cache_is_each_gateways_own(tmp_path, cache, expected):
-    config, _ = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_cache=cache)
+    config, _text = render(tmp_path, litellm_backends=BACKENDS[:1], litellm_cache=cache)
     assert config["litellm_settings"].get("cache_params") == expected
     assert "coordination_redis" not in config["general_settings"]
     assert "redis_host" not in config["router_settings"]
@@ -151,7 +151,7 @@ def test_without_redis_the_cache_is_each_gateways_own(tmp_path, cache, expected)
 
 @pytest.mark.parametrize(("migrate", "checks_only"), [(True, None), (False, True)])
 def test_only_the_migrating_gateway_updates_the_database_schema(tmp_path, migrate, checks_only):
-    config, _ = render(
+    config, _text = render(
         tmp_path,
         litellm_backends=BACKENDS[:1],
         litellm_database_host="tessier",
@@ -332,5 +332,5 @@ def test_the_probes_of_other_providers_models_only_report(tmp_path):
         "lmstudio/qwen": True,
     }
     assert {p["url"] for p in probes} == {"http://127.0.0.1:4123/v1/chat/completions"}
-    config, _ = render(tmp_path, **hostvars)
+    config, _text = render(tmp_path, **hostvars)
     assert all("strict" not in str(entry) for entry in config["model_list"])

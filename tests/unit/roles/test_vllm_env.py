@@ -127,7 +127,7 @@ def checked(tmp_path_factory):
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_environment_fails_naming_host_and_variable(checked, case):
-    _, where, what = BAD[case]
+    _hostvars, where, what = BAD[case]
     message = checked[case]
     assert message, f"{case} was accepted"
     assert message.startswith("host localhost: ")

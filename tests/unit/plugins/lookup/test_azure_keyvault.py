@@ -6,6 +6,7 @@ against a local Key Vault server is exercised in tests/integration/keyvault.
 
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -102,11 +103,14 @@ def test_no_terms_returns_nothing_without_a_request(lookup):
         pytest.param(
             {"vault_url": GOOD_URL, "auth": "msi"},
             AnsibleOptionsError,
-            "Invalid value 'msi' for config 'auth'",
+            re.compile(r"Invalid value .msi. for config.*\bauth\b"),
             id="auth",
         ),
         pytest.param(
-            {"vault_url": GOOD_URL, "timeout": "soon"}, AnsibleOptionsError, "'timeout'", id="timeout-not-a-number"
+            {"vault_url": GOOD_URL, "timeout": "soon"},
+            AnsibleOptionsError,
+            re.compile(r"\btimeout\b.*'soon'"),
+            id="timeout-not-a-number",
         ),
         pytest.param({"vault_url": GOOD_URL, "timeout": 0}, AnsibleError, "timeout=0", id="timeout-zero"),
         pytest.param({"vault_url": GOOD_URL, "retries": -1}, AnsibleError, "retries=-1 must be", id="retries-negative"),
@@ -139,7 +143,9 @@ def test_no_terms_returns_nothing_without_a_request(lookup):
 def test_bad_options(lookup, kwargs, error, message):
     with pytest.raises(error) as caught:
         lookup.run(["litellm-master-key"], {}, **kwargs)
-    assert message in str(caught.value)
+    text = str(caught.value)
+    # ansible-core words its own option errors differently from release to release: those are patterns.
+    assert message.search(text) if isinstance(message, re.Pattern) else message in text, text
 
 
 @pytest.mark.parametrize(
@@ -227,7 +233,14 @@ def test_option_from_ansible_cfg(tmp_path):
 def test_option_variables_are_templated():
     """azure_keyvault_url in the inventory may be a template; the lookup sees its value."""
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
+    from ansible.template import Templar
+
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # ansible-core 2.18: every string is a template
+
+        def trust_as_template(value):
+            return value
 
     variables = {"vault_name": "kv-templated", "azure_keyvault_url": trust_as_template("http://{{ vault_name }}")}
     plugin = lookup_loader.get(

@@ -68,13 +68,13 @@ def test_a_policy_keeps_every_byte_of_the_operators_and_gets_the_part(name):
 
 
 def test_a_crlf_file_stays_crlf():
-    merged, _ = merge_text(read("commented-crlf.hujson"), PART)
+    merged, _removed = merge_text(read("commented-crlf.hujson"), PART)
     assert "\n" not in merged.replace("\r\n", "")
 
 
 def test_a_plain_json_file_gets_hujson_blocks_and_keeps_its_formatting():
     text = read("plain.json")
-    merged, _ = merge_text(text, PART)
+    merged, _removed = merge_text(text, PART)
     assert merged.startswith('{\n    "acls": [\n        {\n            "action": "accept",')
     assert (
         f'    "tagOwners": {{\n        "tag:nas": [\n            "group:ops"\n        ],\n        {BEGIN}\n' in merged
@@ -99,7 +99,7 @@ def test_the_operators_entries_towards_the_collections_tags_are_the_operators():
 
 
 def test_an_operators_route_keeps_its_entry_and_the_collections_approvers_join_it():
-    merged, _ = merge_text(read("documented.hujson"), PART)
+    merged, _removed = merge_text(read("documented.hujson"), PART)
     routes = loads(merged)["autoApprovers"]["routes"]
     assert routes == {"10.1.0.0/24": ["group:ops", "tag:llm-gateway"], "10.2.0.0/24": ["tag:llm-gateway"]}
     assert loads(merged)["autoApprovers"]["exitNode"] == ["tag:prod"]
@@ -118,7 +118,7 @@ def test_an_operators_route_keeps_its_entry_and_the_collections_approvers_join_i
 
 
 def test_the_block_is_the_collections_wherever_the_operator_moves_it():
-    merged, _ = merge_text(read("documented.hujson"), PART)
+    merged, _removed = merge_text(read("documented.hujson"), PART)
     grants = merged.index('"grants"')
     start, stop = merged.index(f"    {BEGIN}", grants), merged.index(END, grants)
     block = merged[start : merged.index("\n", stop) + 1]
@@ -154,7 +154,7 @@ def test_a_file_written_before_the_markers_is_adopted_without_duplicates():
 
 def test_a_new_file_and_an_empty_one():
     for text in ("", "{}", "  \n"):
-        merged, _ = merge_text(text, PART)
+        merged, _removed = merge_text(text, PART)
         assert loads(merged) == PART
     assert merge_text("{}", PART)[0].startswith('{\n  "tagOwners": {\n    ' + BEGIN)
 

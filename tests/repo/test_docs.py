@@ -59,7 +59,7 @@ def test_every_document_is_found():
 
 @pytest.mark.parametrize(("document", "target"), list(relative_links()))
 def test_relative_link_leads_somewhere(document, target):
-    path, _, anchor = target.partition("#")
+    path, _hash, anchor = target.partition("#")
     destination = (document.parent / path).resolve() if path else document
     assert destination.exists(), f"{document.relative_to(REPO)}: link {target!r}: {path} does not exist"
     if anchor and destination.suffix == ".md":

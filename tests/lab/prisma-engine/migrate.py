@@ -101,14 +101,16 @@ def migrations(directory):
     found = sorted(p for p in Path(directory).iterdir() if (p / "migration.sql").is_file())
     if not found:
         raise MigrationError(f"no <name>/migration.sql under {directory}")
-    return [(p.name, p / "migration.sql", hashlib.sha256((p / "migration.sql").read_bytes()).hexdigest()) for p in found]
+    return [
+        (p.name, p / "migration.sql", hashlib.sha256((p / "migration.sql").read_bytes()).hexdigest()) for p in found
+    ]
 
 
 def recorded(env, psql_bin):
     """{name: (finished, rolled_back, checksum)} from _prisma_migrations (created if missing)."""
     out = psql(
         env,
-        CREATE_TABLE + 'SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, checksum '
+        CREATE_TABLE + "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, checksum "
         'FROM "_prisma_migrations";\n',
         psql_bin,
     )

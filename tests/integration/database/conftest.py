@@ -74,6 +74,10 @@ class Postgres:
     def env(self, name):
         return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres", "PGDATABASE": name}
 
+    def query(self, name, sql):
+        """Rows of SQL (psql -At) in database NAME."""
+        return psql(self.env(name), sql)
+
     def database(self, name):
         psql(self.env("postgres"), f'CREATE DATABASE "{name}"')
         return self.url(name)

@@ -82,8 +82,16 @@ ansible-test: $(foreach v,$(ANSIBLE_TEST_CORES),$(VENVS)/ansible-core-$(v)/.inst
 .PHONY: test-servers
 test-servers: $(VENVS)/llamacpp/.installed $(VENVS)/litellm/.installed ## Venvs of the loopback llama.cpp and LiteLLM test servers
 
+# LiteLLM's database mode on loopback (tests/integration/database): Debian's PostgreSQL server binaries, and Node.js
+# for Prisma's WebAssembly query engine behind the adapter in tests/lab/prisma-engine (its npm packages come from
+# its package-lock.json, installed by the tests' conftest).
+.PHONY: database-tests
+database-tests: ## Install what the database-mode tests need (PostgreSQL's server binaries, Node.js and npm)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v npm >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq postgresql-15 nodejs npm >/dev/null; }
+
 .PHONY: integration
-integration: install test-servers host-image ## Integration tests against real loopback servers and test hosts
+integration: install test-servers host-image database-tests ## Integration tests against real loopback servers and test hosts
 	$(BIN)/pytest tests/integration
 
 .PHONY: molecule-ask-cli

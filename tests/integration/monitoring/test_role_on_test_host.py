@@ -1,6 +1,6 @@
 """The monitoring role on a throw-away systemd test host (the lab's host image), for real: Debian's packages
 installed, Prometheus reading the host's node exporter with the collection's rules loaded, Alertmanager answering,
-and a second run changing nothing. The host is its own only target (no tailnet here: exporters on loopback)."""
+check mode passing on the new host and a second run changing nothing. The host is its own only target (no tailnet here: exporters on loopback)."""
 
 import json
 import time
@@ -30,18 +30,33 @@ def deployed(tmp_path_factory):
         # The host image carries no Prometheus packages yet, nor apt's lists (it drops them): fetch the lists.
         podman_exec(container, "apt-get", "update", "-qq")
         tmp_path = tmp_path_factory.mktemp("monitoring")
+        # check mode on the new host first, then two real runs
         runs = [
             run_on_test_host(
-                PLAY, HOST, container, HOSTVARS, tmp_path, env=ansible_env(), timeout=900, group="llm_monitoring_hosts"
+                PLAY,
+                HOST,
+                container,
+                HOSTVARS,
+                tmp_path,
+                *options,
+                env=ansible_env(),
+                timeout=900,
+                group="llm_monitoring_hosts",
             )
-            for _ in range(2)
+            for options in (["--check"], [], [])
         ]
         yield container, runs
 
 
+def test_check_mode_on_a_new_host_passes(deployed):
+    _container, runs = deployed
+    check_rc, check_output, _ = runs[0]
+    assert check_rc == 0, check_output[-6000:]
+
+
 def test_the_role_runs_and_a_second_run_changes_nothing(deployed):
     _container, runs = deployed
-    (first_rc, first_output, _), (second_rc, second_output, second_recap) = runs
+    (first_rc, first_output, _), (second_rc, second_output, second_recap) = runs[1:]
     assert first_rc == 0, first_output[-6000:]
     assert second_rc == 0, second_output[-6000:]
     assert second_recap["changed"] == 0, second_output[-6000:]

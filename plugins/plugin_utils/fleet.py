@@ -10,7 +10,9 @@ together:
 - the state host (llm_state_hosts, at most one) listens on its tailnet IPv4 address and lets only the gateways in;
   the gateways keep their shared state there (Redis and, in LiteLLM's database mode, PostgreSQL), and the first
   gateway of the rollout migrates the database;
-- a client talks to the first gateway unless it says otherwise.
+- a client talks to the first gateway unless it says otherwise;
+- when there is a monitoring host (llm_monitoring_hosts), every host of the service runs its exporters on its
+  tailnet IPv4 address and lets only the monitoring hosts' tailnet addresses in to them (plugin_utils.monitoring).
 Addresses come from network facts (tailnet_addresses); a value that needs none is computed without them, so a
 role applied to one host alone, with no groups, works.
 """
@@ -19,6 +21,11 @@ from __future__ import annotations
 
 from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import GATEWAYS, serves_other_gateways
 from ansible_collections.tailnet.llm.plugins.plugin_utils.firewall import tailnet_addresses
+from ansible_collections.tailnet.llm.plugins.plugin_utils.monitoring import (
+    MONITORING_HOSTS,
+    exporter_ports,
+    monitored_hosts,
+)
 
 STATE_HOSTS = "llm_state_hosts"
 # The gateway's port when its host says none (tailnet.llm.litellm's litellm_port).
@@ -52,6 +59,11 @@ def _is_state_host_for_gateways(host, groups):
     return host == state_host(groups) and bool(_gateways(groups))
 
 
+def _monitoring_hosts(host, groups):
+    """The monitoring hosts when HOST is one they read, else none."""
+    return list(groups.get(MONITORING_HOSTS) or []) if host in monitored_hosts(groups) else []
+
+
 # Each value by the name of the role variable it is the default of: (host, groups, hostvars) -> value. Each is
 # computed alone, so that a host reads only the network facts its own value needs.
 WIRING = {
@@ -71,6 +83,13 @@ WIRING = {
         tailnet_addresses(_gateways(groups), hostvars) if _is_state_host_for_gateways(host, groups) else []
     ),
     "ask_cli_base_url": _gateway_url,
+    "monitoring_exporter_address": lambda host, groups, hostvars: (
+        _tailnet_ipv4(host, hostvars) if _monitoring_hosts(host, groups) else "127.0.0.1"
+    ),
+    "monitoring_sources": lambda host, groups, hostvars: tailnet_addresses(_monitoring_hosts(host, groups), hostvars),
+    "monitoring_exporter_ports": lambda host, groups, hostvars: (
+        exporter_ports(host, groups, hostvars) if _monitoring_hosts(host, groups) else []
+    ),
 }
 
 

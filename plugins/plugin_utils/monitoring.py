@@ -1,0 +1,114 @@
+# Copyright: tailnet.llm maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the monitoring host scrapes, derived from the inventory's groups, in one place.
+
+The monitoring host (the group llm_monitoring_hosts) runs Prometheus; it reads, over the tailnet, at each host's
+inventory name (its MagicDNS name):
+- LiteLLM's /metrics on every gateway (llm_gateways), at its litellm_port;
+- vLLM's /metrics of every backend that listens beyond loopback: the local backends of every model host that
+  gateways other than itself use (a gateway serving only itself keeps vLLM on loopback, out of reach);
+- node exporter on every host of the service (gateways, model hosts, the state host, the monitoring hosts);
+- the Redis and PostgreSQL exporters on the state host (llm_state_hosts).
+Each target carries the label `host`, the inventory name, which the alerts and dashboards group by.
+The exporters' ports are fixed here; the monitoring role's vars/main.yml uses the same (a unit test checks it).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import (
+    GATEWAYS,
+    MODEL_HOSTS,
+    local_backends,
+    serves_other_gateways,
+)
+
+MONITORING_HOSTS = "llm_monitoring_hosts"
+STATE_HOSTS = "llm_state_hosts"
+# The exporters' ports (the packages' defaults).
+NODE_EXPORTER_PORT = 9100
+REDIS_EXPORTER_PORT = 9121
+POSTGRES_EXPORTER_PORT = 9187
+# The gateway's port when its host says none (tailnet.llm.litellm's litellm_port).
+GATEWAY_PORT = 4000
+
+
+def _port(value, where):
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise ValueError(f"{where} is {value!r}: it must be a port number from 1 to 65535")
+    return port
+
+
+def _url_host(host):
+    return f"[{host}]" if ":" in host else host
+
+
+def _target(host, port):
+    return f"{_url_host(host)}:{port}"
+
+
+def monitored_hosts(groups):
+    """Every host of the service, once, in the inventory's order: gateways, model hosts, state, monitoring."""
+    names = (GATEWAYS, MODEL_HOSTS, STATE_HOSTS, MONITORING_HOSTS)
+    return list(dict.fromkeys(host for group in names for host in groups.get(group) or []))
+
+
+def vllm_scraped(host, groups):
+    """Whether the monitoring host can read HOST's vLLM servers: they listen on the tailnet only when gateways
+    other than HOST use them (tailnet.llm.fleet's vllm_bind_address)."""
+    return serves_other_gateways(host, groups)
+
+
+def scrape_targets(groups, hostvars):
+    """{job: Prometheus static_configs} for every job the inventory gives targets to, in a fixed job order.
+
+    Raises ValueError naming the host and variable when a port is not a port.
+    """
+    jobs = {}
+    litellm = [
+        {
+            "targets": [_target(h, _port(hostvars[h].get("litellm_port", GATEWAY_PORT), f"host {h}: litellm_port"))],
+            "labels": {"host": h},
+        }
+        for h in groups.get(GATEWAYS) or []
+    ]
+    vllm = []
+    for h in dict.fromkeys([*(groups.get(MODEL_HOSTS) or []), *(groups.get(GATEWAYS) or [])]):
+        if not vllm_scraped(h, groups):
+            continue
+        for backend in local_backends(hostvars[h].get("vllm_backends") or []):
+            port = _port(backend.get("port"), f"host {h}: vllm_backends ({backend.get('name')}).port")
+            vllm.append({"targets": [_target(h, port)], "labels": {"host": h, "backend": backend.get("name")}})
+    node = [{"targets": [_target(h, NODE_EXPORTER_PORT)], "labels": {"host": h}} for h in monitored_hosts(groups)]
+    state = list(groups.get(STATE_HOSTS) or [])
+    redis = [{"targets": [_target(h, REDIS_EXPORTER_PORT)], "labels": {"host": h}} for h in state]
+    postgresql = [{"targets": [_target(h, POSTGRES_EXPORTER_PORT)], "labels": {"host": h}} for h in state]
+    for job, configs in (
+        ("litellm", litellm),
+        ("vllm", vllm),
+        ("node", node),
+        ("redis", redis),
+        ("postgresql", postgresql),
+    ):
+        if configs:
+            jobs[job] = configs
+    return jobs
+
+
+def exporter_ports(host, groups, hostvars):
+    """The TCP ports (as PORT/tcp) on HOST that the monitoring hosts read: node exporter, and the state host's
+    exporters, and the vLLM servers that listen on the tailnet. LiteLLM's port is open to the tailnet already."""
+    if host not in monitored_hosts(groups):
+        return []
+    ports = [NODE_EXPORTER_PORT]
+    if host in (groups.get(STATE_HOSTS) or []):
+        ports += [REDIS_EXPORTER_PORT, POSTGRES_EXPORTER_PORT]
+    if vllm_scraped(host, groups):
+        ports += [
+            _port(b.get("port"), f"host {host}: vllm_backends ({b.get('name')}).port")
+            for b in local_backends(hostvars[host].get("vllm_backends") or [])
+        ]
+    return [f"{port}/tcp" for port in dict.fromkeys(ports)]

@@ -90,8 +90,19 @@ database-tests: ## Install what the database-mode tests need (PostgreSQL's serve
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v npm >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq postgresql-15 nodejs npm >/dev/null; }
 
+# promtool and amtool for the monitoring tests: Debian's packages unpacked into build/tools, so that nothing is
+# installed or started on this machine.
+TOOLS := build/tools
+$(TOOLS)/.unpacked:
+	rm -rf $(TOOLS) && mkdir -p $(TOOLS)/debs
+	cd $(TOOLS)/debs && apt-get download -q prometheus prometheus-alertmanager >/dev/null
+	for deb in $(TOOLS)/debs/*.deb; do dpkg-deb -x $$deb $(TOOLS); done
+	touch $@
+.PHONY: monitoring-tools
+monitoring-tools: $(TOOLS)/.unpacked ## promtool and amtool for the monitoring tests (Debian's packages, unpacked)
+
 .PHONY: integration
-integration: install test-servers host-image database-tests ## Integration tests against real loopback servers and test hosts
+integration: install test-servers host-image database-tests monitoring-tools ## Integration tests against real loopback servers and test hosts
 	$(BIN)/pytest tests/integration
 
 .PHONY: molecule-ask-cli

@@ -16,10 +16,14 @@ ALERTS_TEST = helpers.REPO / "tests" / "integration" / "monitoring" / "alerts_te
 DEBIAN = yaml.safe_load((ROLE / "vars" / "Debian.yml").read_text())
 
 
+# `make monitoring-tools` unpacks Debian's packages there, without installing (or starting) their services.
+TOOLS = helpers.REPO / "build" / "tools" / "usr" / "bin"
+
+
 def _tool(name, package):
-    path = shutil.which(name)
+    path = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is missing: apt-get install {package} (then systemctl disable --now its service)")
+        pytest.fail(f"{name} is missing: make monitoring-tools (unpacks Debian's {package} into build/tools)")
     return path
 
 

@@ -51,7 +51,7 @@ def test_a_distribution_unit_starts_after_tailscaled_waits_for_its_address_and_r
         ("StartLimitIntervalSec", "0"),
     ]
     assert unit["Service"] == [
-        ("ExecStartPre", "+/usr/local/libexec/tailnet-llm-wait-address 60 100.64.10.6"),
+        ("ExecStartPre", "+/usr/local/sbin/tailnet-llm-wait-address 60 100.64.10.6"),
         ("Restart", "on-failure"),
         ("RestartSec", "5"),
     ]
@@ -59,13 +59,13 @@ def test_a_distribution_unit_starts_after_tailscaled_waits_for_its_address_and_r
 
 def test_a_unit_that_restarts_on_its_own_keeps_its_policy_and_loopback_is_not_waited_for(drop_ins):
     assert drop_ins["redis"]["Service"] == [
-        ("ExecStartPre", "+/usr/local/libexec/tailnet-llm-wait-address 30 100.64.10.6"),
+        ("ExecStartPre", "+/usr/local/sbin/tailnet-llm-wait-address 30 100.64.10.6"),
         ("RestartSec", "7"),
     ]
 
 
 def test_only_ip_addresses_beyond_loopback_and_wildcards_are_waited_for_once(drop_ins):
-    assert ("ExecStartPre", "+/usr/local/libexec/tailnet-llm-wait-address 60 fd7a:115c:a1e0:10::3") in drop_ins[
+    assert ("ExecStartPre", "+/usr/local/sbin/tailnet-llm-wait-address 60 fd7a:115c:a1e0:10::3") in drop_ins[
         "vllm-ipv6"
     ]["Service"]
 

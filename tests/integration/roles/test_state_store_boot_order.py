@@ -79,10 +79,7 @@ def test_after_a_reboot_without_the_address_they_wait_then_serve_on_it_once_it_c
         time.sleep(1)
     for unit, state in states.items():
         assert int(state.get("NRestarts") or 0) >= 1, f"{unit} was not started again after its wait: {state}"
-        assert state["ActiveState"] in ("activating", "deactivating", "failed") and state["SubState"] != "running", (
-            unit,
-            state,
-        )
+        assert state["SubState"] != "running", (unit, state)
     # never failed for good: still being started, not left failed
     time.sleep(TIMEOUT + 6)
     for unit in UNITS:

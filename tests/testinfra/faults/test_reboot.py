@@ -1,0 +1,179 @@
+"""A host that reboots serves again by itself, and costs no request through the gateway that stays up.
+
+One at a time, a model host, the gateway that is also a model host, the second gateway and the state host are
+rebooted (`podman restart` of the lab's test host: systemd boots again as PID 1, with the host's fixed addresses,
+as a tailnet host keeps its own) while a bounded stream of completions goes through a gateway that stays up, for
+the names some other model host serves too. Every one of them must answer 200, and the rebooted host must serve
+again (its vLLM servers answer the gateways, its gateway answers completions, its Redis and PostgreSQL let the
+gateways in) within BOUND seconds, with no operator action.
+
+It reboots the lab's hosts from this machine (podman): the lab only, TAILNET_LLM_FAULTS=yes, as the other fault
+tests.
+"""
+
+import os
+import shlex
+import subprocess
+import time
+
+import helpers
+import pytest
+
+if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
+    raise pytest.UsageError("tests/testinfra/faults reboot hosts: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
+
+testinfra_hosts = ["ansible://llm_state_hosts"]
+
+# From the reboot to serving again. Measured in the lab (two shared cores): 35 s to 105 s, vLLM's model load
+# being the longest part.
+BOUND = 240
+REQUESTS = 400  # through the gateway that stays up, at most, one a second
+STOP = "/run/tailnet-llm-reboot-test.stop"  # the stream ends when this file exists on its gateway
+CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
+
+# Which host each case reboots, from the inventory's groups.
+KINDS = {
+    "model-host": lambda g: [h for h in g["llm_model_hosts"] if h not in g["llm_gateways"]],
+    "gateway-and-model-host": lambda g: [h for h in g["llm_gateways"] if h in g["llm_model_hosts"]],
+    "second-gateway": lambda g: [h for h in g["llm_gateways"] if h not in g["llm_model_hosts"]],
+    "state-host": lambda g: g["llm_state_hosts"],
+}
+
+
+def _aliases(backends):
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import local_backends
+
+    return {model["alias"] for backend in local_backends(backends) for model in backend["models"]}
+
+
+def _names_without(host, victim, gateway):
+    """The vLLM names GATEWAY routes that a model host other than VICTIM serves."""
+    groups = helpers.inventory_vars(host)["groups"]
+    elsewhere = set().union(
+        *(
+            _aliases(helpers.inventory_vars(helpers.inventory_host(host, other))["vllm_backends"])
+            for other in groups["llm_model_hosts"]
+            if other != victim
+        )
+    )
+    routed = {
+        model["alias"] for backend in helpers.gateway_settings(gateway)["backends"] for model in backend["models"]
+    }
+    return sorted(routed & elsewhere)
+
+
+def _stream(gateway, names):
+    """A shell loop on GATEWAY: one completion a second (each name in turn), at most REQUESTS, until STOP exists,
+    each printing its HTTP status; the key comes from the gateway's env file."""
+    settings = helpers.gateway_settings(gateway)
+    body = shlex.quote('{"model": "%s", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}')
+    return (
+        f"rm -f {STOP}; set -a; . {shlex.quote(settings['base_dir'])}/.env; set +a; n=0; "
+        f"while [ $n -lt {REQUESTS} ] && [ ! -e {STOP} ]; do for m in {' '.join(names)}; do n=$((n + 1)); "
+        f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}\\n' "
+        f"{helpers.bearer('$LITELLM_MASTER_KEY')} -H 'Content-Type: application/json' "
+        f'--data-binary "$(printf {body} "$m")" http://127.0.0.1:{settings["port"]}/v1/chat/completions; '
+        "sleep 1; done; done"
+    )
+
+
+def _serving_checks(host, victim, gateway):
+    """What the rebooted host serves, each as a function that tells whether it does now (from GATEWAY)."""
+    groups = helpers.inventory_vars(host)["groups"]
+    rebooted = helpers.inventory_host(host, victim)
+    checks = []
+    if victim in groups["llm_model_hosts"]:
+        address = helpers.url_host(helpers.vllm_address(rebooted))
+        for backend in helpers.model_host_settings(rebooted)["local_backends"]:
+            url = f"http://{address}:{backend['port']}/health"
+            # a gateway reaches it; the host itself when it is the only gateway that uses it
+            via = gateway if helpers.model_host_settings(rebooted)["serves_others"] else rebooted
+            checks.append((f"vLLM {url}", lambda url=url, via=via: helpers.backend_request(via, url) == 200))
+    if victim in groups["llm_gateways"]:
+        routed = {
+            model["alias"] for backend in helpers.gateway_settings(rebooted)["backends"] for model in backend["models"]
+        }
+        for name in sorted(routed):
+            body = {**CHAT, "model": name}
+            checks.append(
+                (
+                    f"a completion of {name} through {victim}",
+                    lambda body=body: (
+                        helpers.gateway_request(rebooted, "/v1/chat/completions", body=body, timeout=30)[0] == 200
+                    ),
+                )
+            )
+    if victim in groups["llm_state_hosts"]:
+        settings = helpers.state_host_settings(rebooted)
+        redis = (
+            f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning -h {victim} -p {settings["redis_port"]} PING'
+        )
+        url = f"host={victim} port={settings['postgresql_port']} dbname={settings['database']} user={settings['user']}"
+        psql = f'PGPASSWORD="$DATABASE_PASSWORD" psql {shlex.quote(url)} -XAtc "select 1"'
+        for each in helpers.group_hosts(host, "llm_gateways"):
+            name = each.backend.host
+            checks.append((f"Redis from {name}", lambda g=each: helpers.on_gateway(g, redis).stdout.strip() == "PONG"))
+            checks.append((f"PostgreSQL from {name}", lambda g=each: helpers.on_gateway(g, psql).stdout.strip() == "1"))
+    return checks
+
+
+def _answers(serves):
+    """Whether SERVES says yes; no while the rebooted host does not take SSH connections yet."""
+    try:
+        return serves()
+    except RuntimeError:  # testinfra: ssh refused or timed out (exit 255)
+        return False
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_rebooted_host_serves_again_and_costs_no_request(host, kind):
+    groups = helpers.inventory_vars(host)["groups"]
+    victims = KINDS[kind](groups)
+    if not victims:
+        pytest.skip(f"the inventory has no {kind}")
+    victim = victims[0]
+    if subprocess.run(["podman", "container", "exists", victim], check=False).returncode != 0:
+        pytest.skip(f"{victim} is not a test host of this machine's lab: it cannot be rebooted here")
+    gateway = next(helpers.inventory_host(host, g) for g in groups["llm_gateways"] if g != victim)
+    names = _names_without(host, victim, gateway)
+    assert names, f"no name {gateway.backend.host} routes is served by a model host other than {victim}"
+    checks = _serving_checks(host, victim, gateway)
+    failing = [what for what, serves in checks if not serves()]
+    assert not failing, f"before the reboot, {victim} does not serve: {failing}"
+
+    # The stream runs from this machine through podman (as the reboot does), apart from testinfra's connections.
+    stream = subprocess.Popen(
+        ["podman", "exec", gateway.backend.host, "bash", "-c", _stream(gateway, names)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # a few requests before the reboot
+        started = time.monotonic()
+        subprocess.run(["podman", "restart", "-t", "30", victim], check=True, capture_output=True)
+        pending = list(checks)
+        while pending and time.monotonic() - started < BOUND:
+            pending = [(what, serves) for what, serves in pending if not _answers(serves)]
+            if pending:
+                time.sleep(3)
+        took = time.monotonic() - started
+        time.sleep(3)  # a few requests after
+    finally:
+        subprocess.run(["podman", "exec", gateway.backend.host, "touch", STOP], check=False, capture_output=True)
+        statuses = stream.communicate(timeout=120)[0].split()
+    print(
+        f"{kind} {victim}: served again {took:.0f} s after the reboot; {len(statuses)} requests through "
+        f"{gateway.backend.host}"
+    )
+    assert not pending, f"{victim} does not serve {BOUND} s after its reboot: {[what for what, _ in pending]}"
+    assert len(statuses) >= 5, f"only {len(statuses)} requests through {gateway.backend.host}"
+    if set(statuses) != {"200"}:
+        with gateway.sudo():
+            log = gateway.run(
+                "journalctl -u litellm --since %s --no-pager | grep -iE 'error|exception' | tail -n 20",
+                f"-{int(took) + 60}s",
+            ).stdout
+        pytest.fail(
+            f"through {gateway.backend.host} while {victim} rebooted: {statuses}\nLiteLLM's errors there:\n{log}"
+        )

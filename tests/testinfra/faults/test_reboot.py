@@ -24,8 +24,8 @@ if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
 
 testinfra_hosts = ["ansible://llm_state_hosts"]
 
-# From the reboot to serving again. Measured in the lab (two shared cores, 2026-12-05, five runs): the state host
-# 6-10 s, the second gateway 15 s, the model host 32-123 s, the gateway that is also a model host 106-196 s (vLLM
+# From the reboot to serving again. Measured in the lab (two shared cores, 2026-12-05, six runs): the state host
+# 5-10 s, the second gateway 10-15 s, the model host 32-123 s, the gateway that is also a model host 106-196 s (vLLM
 # loading its model is the longest part).
 BOUND = 240
 REQUESTS = 400  # through the gateway that stays up, at most, one a second
@@ -126,7 +126,7 @@ def _answers(serves):
         return False
 
 
-# Rebooting the gateway that is also a model host failed some requests through the other gateway in 2 of 5 runs
+# Rebooting the gateway that is also a model host failed some requests through the other gateway in 2 of 6 runs
 # (1 of 86 and 15 of 157 answered 500 or 429): LiteLLM's router (allowed_fails 1, cooldown 30 s, 3 retries,
 # simple-shuffle) retried on the rebooted host's refusing vLLM ("Cannot connect to host akira:8001 ... LiteLLM
 # Retried: 3 times"), then found every deployment of the name cooling down. The reboot itself recovers (within

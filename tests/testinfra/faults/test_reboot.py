@@ -115,6 +115,16 @@ def _serving_checks(host, victim, gateway):
             name = each.backend.host
             checks.append((f"Redis from {name}", lambda g=each: helpers.on_gateway(g, redis).stdout.strip() == "PONG"))
             checks.append((f"PostgreSQL from {name}", lambda g=each: helpers.on_gateway(g, psql).stdout.strip() == "1"))
+            # and each gateway answers with its state back (its LiteLLM connects to Redis again on its next use)
+            body = {**CHAT, "model": _names_without(host, victim, each)[0]}
+            checks.append(
+                (
+                    f"a completion through {name}",
+                    lambda g=each, body=body: (
+                        helpers.gateway_request(g, "/v1/chat/completions", body=body, timeout=30)[0] == 200
+                    ),
+                )
+            )
     return checks
 
 

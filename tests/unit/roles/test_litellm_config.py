@@ -94,7 +94,13 @@ def test_extra_models_use_environment_references(tmp_path):
     assert sorted(models) == sorted(["akira/qwen2.5-7b", "openai/gpt-4o", "motoko/llama3", "default"])
 
 
-ROUTER_DEFAULTS = {"num_retries": 3, "allowed_fails": 1, "cooldown_time": 30, "routing_strategy": "simple-shuffle"}
+ROUTER_DEFAULTS = {
+    "num_retries": 3,
+    "allowed_fails": 1,
+    "cooldown_time": 30,
+    "enable_weighted_failover": True,
+    "routing_strategy": "simple-shuffle",
+}
 REDIS = {"host": "tessier", "port": 6379, "password": "os.environ/REDIS_PASSWORD"}
 
 

@@ -119,8 +119,21 @@ deploy-ask-cli: install ## Install the `ask` client on the workstations (LIMIT=h
 bench-ask: install test-servers $(VENVS)/bench/.installed ## Benchmark `ask` against curl and `llm` on a loopback gateway
 	PYTHONPATH=tests:tests/servers $(BIN)/python benchmarks/ask_bench.py
 
+# The checks that need no lab: lint, unit tests and ansible-test. They pass or fail with the tree's content alone, so
+# a clean tree that passed them is not checked again (build/checked/TREE, TREE being the commit's tree); a tree with
+# uncommitted changes always is. .ci/run runs them while the lab's images build.
+TREE := $(if $(shell git status --porcelain 2>/dev/null),dirty,$(shell git rev-parse -q --verify 'HEAD^{tree}' 2>/dev/null))
+.PHONY: checks
+checks: ## lint, unit tests and ansible-test (once per clean tree)
+	@if [ "$(TREE)" != dirty ] && [ -n "$(TREE)" ] && [ -e build/checked/$(TREE) ]; then \
+	  echo "checks: lint, unit and ansible-test passed on this tree already (build/checked/$(TREE))"; \
+	else \
+	  $(MAKE) lint unit ansible-test && \
+	  if [ "$(TREE)" != dirty ] && [ -n "$(TREE)" ]; then mkdir -p build/checked && touch build/checked/$(TREE); fi; \
+	fi
+
 .PHONY: test
-test: lint unit ansible-test integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, ansible-test, integration and molecule
+test: checks integration molecule-ask-cli molecule-stack ## Everything CI runs: lint, unit, ansible-test, integration and molecule
 
 .PHONY: deploy-litellm
 deploy-litellm: install ## Deploy the state host, vLLM on the model hosts, LiteLLM and firewalld on the gateways (LIMIT=host)

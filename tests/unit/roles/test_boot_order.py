@@ -17,7 +17,7 @@ def _sections(text):
         if line.startswith("[") and line.endswith("]"):
             current = sections.setdefault(line[1:-1], [])
         elif line and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, _equals, value = line.partition("=")
             current.append((key, value))
     return sections
 

@@ -65,6 +65,9 @@ $(VENVS)/%/.installed:
 	/usr/bin/python3 -m venv $(VENVS)/$*
 	$(VENVS)/$*/bin/pip install -q -r $<
 	touch $@
+# llama.cpp for any x86-64 CPU, not this machine's alone: built for the CPU it compiled on (GGML_NATIVE), with
+# AMX there, it crashed on its first completion (segmentation fault).
+$(VENVS)/llamacpp/.installed: export CMAKE_ARGS = -DGGML_NATIVE=OFF
 $(VENVS)/llamacpp/.installed: requirements/llamacpp.txt
 $(VENVS)/litellm/.installed: requirements/litellm.txt
 $(VENVS)/bench/.installed: requirements/bench.txt

@@ -22,10 +22,10 @@ import yaml
 
 INVENTORY = helpers.REPO / "inventory"
 # What the tarball may hold, besides its manifest: the collection's own folders, its documents, and what
-# ansible-test runs (tests/unit, tests/sanity).
+# ansible-test runs (tests/unit, tests/sanity and their helper module tests/helpers.py).
 ALLOWED = re.compile(
     r"^(MANIFEST\.json|FILES\.json|README\.md|LICENSE|CHANGELOG\.(md|rst)"
-    r"|(meta|roles|plugins|playbooks|docs|changelogs|tests/unit|tests/sanity)(/.*)?|tests/?)$"
+    r"|(meta|roles|plugins|playbooks|docs|changelogs|tests/unit|tests/sanity)(/.*)?|tests/?|tests/helpers\.py)$"
 )
 
 

@@ -385,8 +385,8 @@ def on_gateway(host, command):
 
 
 def tailnet_ipv4(host):
-    """The host's address in the tailnet's IPv4 range, where the fleet's hosts reach each other (fleet.yml reads
-    it from facts, which only a play has: here, from the host's interfaces)."""
+    """The host's address in the tailnet's IPv4 range, where the fleet's hosts reach each other (tailnet.llm.fleet
+    reads it from facts, which only a play has: here, from the host's interfaces)."""
     from ansible_collections.tailnet.llm.plugins.plugin_utils.firewall import TAILNET_RANGES
 
     tailnet = [ipaddress.ip_network(r) for r in TAILNET_RANGES]

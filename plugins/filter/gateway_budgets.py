@@ -9,8 +9,9 @@ DOCUMENTATION = r"""
 name: gateway_budgets
 short_description: The budgets of the gateways' callers and teams, as LiteLLM's database mode holds them
 description:
-  - Returns what the gateways' database holds for the callers of the group C(llm_clients) that are not revoked
-    (C(tailnet.llm.gateway_clients) says who they are), and the teams.
+  - Returns what the gateways' database holds for the callers the gateways let in (C(litellm_clients), whom the
+    P(tailnet.llm.gateway_clients#filter) filter names C(HOST) or C(HOST/USER)), and for the teams.
+  - Only the budgets are read from the hosts' variables, never a key.
   - A client host is a LiteLLM internal user C(HOST) with its C(llm_client_budget); a user of a client (an entry of
     C(llm_client_users)) is charged as the user C(HOST) too, so that its spend counts toward the host's budget, and
     as a LiteLLM customer C(HOST/USER) with the entry's own C(budget); a team of O(teams) is a LiteLLM team.
@@ -23,8 +24,9 @@ extends_documentation_fragment:
   - tailnet.llm.inventory.hostvars
 options:
   _input:
-    description: The inventory's groups (C(groups)).
-    type: dict
+    description: The callers the gateways let in (C(litellm_clients)); only their C(name) is read.
+    type: list
+    elements: dict
     required: true
   teams:
     description:
@@ -33,18 +35,11 @@ options:
     type: list
     elements: dict
     default: []
-  revoked:
-    description: Callers the gateways refuse (C(llm_revoked_clients)); they get no entity.
-    type: list
-    elements: str
-    default: []
 """
 
 EXAMPLES = r"""
 # roles/litellm/defaults/main.yml: the budgets the gateways' database holds.
-litellm_budgets: >-
-  {{ groups | tailnet.llm.gateway_budgets(hostvars, teams=llm_teams | default([]),
-     revoked=llm_revoked_clients | default([])) }}
+litellm_budgets: "{{ litellm_clients | tailnet.llm.gateway_budgets(hostvars, teams=llm_teams | default([])) }}"
 """
 
 RETURN = r"""
@@ -72,9 +67,9 @@ _value:
 """
 
 
-def _gateway_budgets(groups, hostvars, teams=(), revoked=()):
+def _gateway_budgets(clients, hostvars, teams=()):
     try:
-        return gateway_budgets(groups, hostvars, list(teams or []), revoked)
+        return gateway_budgets(clients, hostvars, list(teams or []))
     except ValueError as e:
         raise AnsibleFilterError(f"gateway_budgets: {e}") from e
 

@@ -33,7 +33,7 @@ KINDS = {
     "teams": ("team_id", "/team/new", "/team/update", "/team/delete", "team_ids"),
 }
 PAGE_SIZE = 100  # /user/list's largest page
-WRITERS = 4  # requests in flight while writing (benchmarks/budgets_bench.py, 100 clients: 21 s one by one, 16 s by 4)
+WRITERS = 4  # requests in flight while writing (benchmarks/budgets_bench.py, 100 clients: 21 s one by one, 16-20 s)
 
 
 class BudgetsError(Exception):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import CLIENTS, budget_problem, client_callers
+from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import budget_problem
 
 TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TEAM_FIELDS = {"name", "members", "budget"}
@@ -79,9 +79,21 @@ def _teams(teams, callers):
     return member_of
 
 
-def gateway_budgets(groups, hostvars, teams=None, revoked=()):
-    """What LiteLLM's database mode holds for the callers of the gateways (the hosts of llm_clients not in REVOKED,
-    and their users not in REVOKED) and TEAMS (llm_teams):
+def _user_budgets(host, variables):
+    """USER -> budget of the entries of HOST's llm_client_users that give one (each checked)."""
+    budgets = {}
+    for index, user in enumerate(variables.get("llm_client_users") or []):
+        if isinstance(user, dict) and user.get("budget") is not None:
+            _check(
+                budget_problem(user["budget"], f"host {host}: llm_client_users[{index}] ({user.get('name')}).budget")
+            )
+            budgets[user.get("name")] = user["budget"]
+    return budgets
+
+
+def gateway_budgets(clients, hostvars, teams=None):
+    """What LiteLLM's database mode holds for the callers the gateways let in (CLIENTS: litellm_clients, as
+    tailnet.llm.gateway_clients says who they are, named HOST or HOST/USER) and for TEAMS (llm_teams):
 
     - `users`: one per client host, `{user_id: HOST, max_budget, budget_duration}` (llm_client_budget);
     - `customers`: one per user of a client, `{user_id: HOST/USER, max_budget, budget_duration}` (its `budget`);
@@ -89,29 +101,31 @@ def gateway_budgets(groups, hostvars, teams=None, revoked=()):
     - `callers`: caller name -> whom LiteLLM charges: `{user_id: HOST}`, with `end_user_id: HOST/USER` for a
       user and `team_id` for a member of a team (what the auth hook returns for the caller).
 
-    max_budget and budget_duration are null without a budget (spend recorded, nothing refused). Raises ValueError
-    naming the host, the variable and the entry for a malformed budget or team."""
-    users, customers, callers = [], [], {}
-    for host in groups.get(CLIENTS, []):
-        if host in revoked:
-            continue
-        variables = hostvars[host]
-        _check(budget_problem(variables.get("llm_client_budget"), f"host {host}: llm_client_budget"))
-        active = [caller for caller in client_callers(host, variables) if caller["name"] not in revoked]
-        if not active:
-            continue
-        users.append({"user_id": host, **_limits(variables.get("llm_client_budget"))})
-        for caller in active:
-            callers[caller["name"]] = {"user_id": host}
-            if caller["user"] is not None:
-                customers.append({"user_id": caller["name"], **_limits(caller["budget"])})
-                callers[caller["name"]]["end_user_id"] = caller["name"]
+    Only budgets are read from HOSTVARS (never a key). max_budget and budget_duration are null without a budget
+    (spend recorded, nothing refused). Raises ValueError naming the host, the variable and the entry for a
+    malformed budget or team."""
+    users, customers, callers = {}, [], {}
+    for client in clients:
+        name = client["name"]
+        host, _slash, user = name.partition("/")
+        # Ansible's hostvars answer an unknown host with an undefined value, not a KeyError: ask first (a caller of
+        # an operator's own litellm_clients may be no host of the inventory).
+        variables = {}
+        if host in hostvars:
+            variables = hostvars[host]
+        if host not in users:
+            budget = variables.get("llm_client_budget")
+            _check(budget_problem(budget, f"host {host}: llm_client_budget"))
+            users[host] = {"user_id": host, **_limits(budget)}
+        callers[name] = {"user_id": host}
+        if user:
+            customers.append({"user_id": name, **_limits(_user_budgets(host, variables).get(user))})
+            callers[name]["end_user_id"] = name
     teams = [] if teams is None else teams
-    member_of = _teams(teams, callers)
-    for caller, team in member_of.items():
+    for caller, team in _teams(teams, callers).items():
         callers[caller]["team_id"] = team
     return {
-        "users": users,
+        "users": list(users.values()),
         "customers": customers,
         "teams": [{"team_id": team["name"], **_limits(team.get("budget"))} for team in teams],
         "callers": callers,

@@ -85,17 +85,16 @@ def _users(name, host):
 def client_callers(name, host):
     """Who calls the gateways from client NAME (HOST its variables): the host with its own key (llm_client_key;
     none without one) and each user it lists in llm_client_users with theirs, as dicts with `name` (HOST or
-    HOST/USER), `user` (None for the host), `key`, `models` (empty: every model), `rpm` and `tpm` (None: no limit),
-    `budget` (the user's own, None for the host and a user without one). A user's models and limits are the
-    host's unless the user's entry gives its own. Raises ValueError for a malformed llm_client_users."""
+    HOST/USER), `user` (None for the host), `key`, `models` (empty: every model), `rpm` and `tpm` (None: no limit).
+    A user's models and limits are the host's unless the user's entry gives its own. Raises ValueError for a
+    malformed llm_client_users."""
     limits = {field: host.get(f"llm_client_{field}") for field in ("models", "rpm", "tpm")}
     callers = []
     if host.get("llm_client_key"):
-        callers.append({"name": name, "user": None, "key": host["llm_client_key"], "budget": None, **limits})
+        callers.append({"name": name, "user": None, "key": host["llm_client_key"], **limits})
     for user, key in _users(name, host):
         own = {field: user[field] for field in limits if field in user}
-        caller = {"name": f"{name}/{user['name']}", "user": user["name"], "key": key, "budget": user.get("budget")}
-        callers.append({**caller, **limits, **own})
+        callers.append({"name": f"{name}/{user['name']}", "user": user["name"], "key": key, **limits, **own})
     return [{**caller, "models": list(caller["models"] or [])} for caller in callers]
 
 

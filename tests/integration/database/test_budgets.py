@@ -121,11 +121,11 @@ def gateway(postgres, migrate, prisma_client, tmp_path_factory):
     backend, port = helpers.free_port(), helpers.free_port()
     fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(backend), "--model", "m"]
     priced = {"id": "m", "alias": MODEL, "input_cost_per_token": 1.0, "output_cost_per_token": 1.0}
-    groups = {"llm_clients": list(CLIENTS)}
-    budgets = gateway_budgets(groups, CLIENTS, _teams(CLIENTS))
+    clients = gateway_clients({"llm_clients": list(CLIENTS)}, CLIENTS)
+    budgets = gateway_budgets(clients, CLIENTS, _teams(CLIENTS))
     variables = {
         "litellm_backends": [{"name": "fast", "host": "127.0.0.1", "port": backend, "models": [priced]}],
-        "litellm_clients": gateway_clients(groups, CLIENTS),
+        "litellm_clients": clients,
         "litellm_budgets": budgets,
         "litellm_database_host": "127.0.0.1",
         "litellm_database_migrate": True,

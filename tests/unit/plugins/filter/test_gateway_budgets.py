@@ -1,6 +1,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.loader import filter_loader
+from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import gateway_clients
 
 GROUPS = {"llm_clients": ["motoko", "batou", "count-zero"], "llm_gateways": ["akira"]}
 HOSTVARS = {
@@ -21,8 +22,12 @@ def gateway_budgets():
     return filter_loader.get("tailnet.llm.gateway_budgets").j2_function
 
 
+def _clients(revoked=()):
+    return gateway_clients(GROUPS, HOSTVARS, revoked)
+
+
 def test_hosts_are_users_users_are_customers_charged_to_their_host_and_teams_are_teams(gateway_budgets):
-    assert gateway_budgets(GROUPS, HOSTVARS, teams=TEAMS) == {
+    assert gateway_budgets(_clients(), HOSTVARS, teams=TEAMS) == {
         "users": [
             {"user_id": "motoko", "max_budget": 5.0, "budget_duration": "30d"},
             {"user_id": "batou", "max_budget": 1.0, "budget_duration": None},
@@ -42,15 +47,32 @@ def test_hosts_are_users_users_are_customers_charged_to_their_host_and_teams_are
 
 
 def test_revoked_callers_get_no_entity(gateway_budgets):
-    budgets = gateway_budgets(GROUPS, HOSTVARS, revoked=["batou", "motoko/bob"])
+    budgets = gateway_budgets(_clients(["batou", "motoko/bob"]), HOSTVARS)
     assert [user["user_id"] for user in budgets["users"]] == ["motoko"]
     assert [customer["user_id"] for customer in budgets["customers"]] == ["motoko/alice"]
     assert sorted(budgets["callers"]) == ["motoko", "motoko/alice"]
-    assert gateway_budgets(GROUPS, HOSTVARS, revoked=["motoko"])["customers"] == []
+    assert gateway_budgets(_clients(["motoko"]), HOSTVARS)["customers"] == []
+
+
+def test_only_budgets_are_read_never_a_key(gateway_budgets):
+    class NoKeys(dict):
+        """A host's variables, as Ansible's lazy hostvars: reading a key would look it up in Key Vault."""
+
+        def __getitem__(self, name):
+            assert "key" not in name, f"{name} was read"
+            return super().__getitem__(name)
+
+        def get(self, name, default=None):
+            assert "key" not in name, f"{name} was read"
+            return super().get(name, default)
+
+    hostvars = {host: NoKeys(variables) for host, variables in HOSTVARS.items()}
+    assert gateway_budgets(_clients(), hostvars) == gateway_budgets(_clients(), HOSTVARS)
 
 
 def _host(**variables):
-    return {"llm_clients": ["motoko"]}, {"motoko": {"llm_client_key": "sk-motoko", **variables}}
+    hostvars = {"motoko": {"llm_client_key": "sk-motoko", **variables}}
+    return [{"name": name} for name in ("motoko", "motoko/alice")], hostvars
 
 
 @pytest.mark.parametrize(
@@ -118,7 +140,7 @@ def _host(**variables):
     ],
 )
 def test_bad_input_is_named(gateway_budgets, variables, teams, expected):
-    groups, hostvars = _host(**variables)
+    clients, hostvars = _host(**variables)
     with pytest.raises(AnsibleFilterError) as failure:
-        gateway_budgets(groups, hostvars, teams=teams)
+        gateway_budgets(clients, hostvars, teams=teams)
     assert expected in str(failure.value)

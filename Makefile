@@ -203,6 +203,10 @@ bench-overhead: install test-servers ## Latency LiteLLM adds (its defaults, this
 bench-client-key: install test-servers ## What the auth hook of per-client keys adds over the master key path (loopback)
 	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/client_key_bench.py
 
+.PHONY: bench-budgets
+bench-budgets: install test-servers ## Syncing 100 clients with budgets into LiteLLM's database (loopback PostgreSQL), twice
+	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/budgets_bench.py
+
 .PHONY: bench-load
 bench-load: install ## Requests per second and latency through the lab's gateway, one-host vs two-host model (make lab first)
 	$(BIN)/python benchmarks/load_bench.py

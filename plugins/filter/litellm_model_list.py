@@ -41,7 +41,8 @@ RETURN = r"""
 _value:
   description:
     - Entries with C(model_name), C(litellm_params) and C(model_info) where there is some.
-    - A vLLM backend's C(model_info) has zero prices, and C(max_input_tokens) when known.
+    - A vLLM backend's C(model_info) has its model's C(input_cost_per_token) and C(output_cost_per_token) (0 unless
+      the model's entry prices its tokens), and C(max_input_tokens) when known.
     - A further model's has its C(max_input_tokens), C(cooldown_time) and C(allowed_fails) when given; its
       C(timeout), C(stream_timeout), C(num_retries), C(rpm) and C(tpm) go into its C(litellm_params).
   type: list

@@ -41,6 +41,8 @@ PROVIDERS = {
 # cooldown after allowed_fails failures in a minute; litellm_params would be passed on to the provider).
 PARAMS_SETTINGS = {"timeout": float, "stream_timeout": float, "num_retries": int, "rpm": int, "tpm": int}
 INFO_SETTINGS = {"max_input_tokens": int, "cooldown_time": float, "allowed_fails": int}
+# The price of a vLLM model's tokens in USD (optional, 0 without: local models are free unless priced).
+PRICES = ("input_cost_per_token", "output_cost_per_token")
 # Settings that may be 0 (the others must be positive).
 ZERO_ALLOWED = ("num_retries", "cooldown_time", "allowed_fails")
 # `strict`: whether a failing probe of the model after a change rolls the gateway back (see completion_probes).
@@ -108,9 +110,10 @@ def _routes(backends, extra_models):
             params = {"model": f"hosted_vllm/{model['id']}", "api_base": backend_url(backend) + "/v1"}
             if "api_key_env" in backend:
                 params["api_key"] = f"os.environ/{backend['api_key_env']}"
-            # Self-hosted: no price per token. Said explicitly, LiteLLM skips its cost lookup on every request
-            # (benchmarks/overhead_bench.py measured about 1 ms at p50).
-            info = {"input_cost_per_token": 0, "output_cost_per_token": 0}
+            # Self-hosted: no price per token unless the operator prices its tokens (GPU time, for budgets). Said
+            # explicitly, LiteLLM skips its cost lookup on every request (benchmarks/overhead_bench.py measured about
+            # 1 ms at p50), and a model that costs 0 skips the budget checks.
+            info = {price: model.get(price) or 0 for price in PRICES}
             if "max_model_len" in model:
                 info["max_input_tokens"] = int(model["max_model_len"])
             yield model["alias"], params, info
@@ -454,6 +457,12 @@ def backend_problems(
             problems.append(f"{where} ({name}) has no models: list at least one")
         ids = {}
         for m_index, model in enumerate(backend.get("models") or []):
+            problems += [
+                f"{where}.models[{m_index}].{price} is {model[price]!r}: it must be a number of US dollars per token, "
+                "0 or more"
+                for price in PRICES
+                if model.get(price) is not None and (not _is_number(model[price], float) or model[price] < 0)
+            ]
             model_id = model.get("id")
             if model_id in ids:
                 problems.append(f"{where}.models[{m_index}].id {model_id!r} is already used by {ids[model_id]}")

@@ -16,7 +16,10 @@ import re
 CLIENTS = "llm_clients"
 # A login name as useradd takes it (and nothing that could leave the directory of the users' keys).
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-USER_FIELDS = {"name", "models", "rpm", "tpm"}
+USER_FIELDS = {"name", "models", "rpm", "tpm", "budget"}
+# LiteLLM's budget_duration (litellm_core_utils/duration_parser.py): seconds, minutes, hours, days, weeks, months.
+PERIOD = re.compile(r"^[1-9][0-9]*(s|m|h|d|w|mo)$")
+BUDGET_FIELDS = {"max_usd", "period"}
 
 
 def key_hash(key):
@@ -26,6 +29,29 @@ def key_hash(key):
 
 def _limit(value):
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+def budget_problem(budget, where):
+    """What is wrong with a budget ({max_usd: NUMBER, period: DURATION}, see plugins/plugin_utils/budgets.py),
+    naming WHERE; None when it is fine or absent."""
+    if budget is None:
+        return None
+    example = "e.g. {max_usd: 5.0, period: 30d}"
+    if not isinstance(budget, dict):
+        return f"{where} is {budget!r}: it must be a mapping with max_usd and period, {example}"
+    if set(budget) - BUDGET_FIELDS:
+        unknown = ", ".join(sorted(map(str, set(budget) - BUDGET_FIELDS)))
+        return f"{where} has unknown keys: {unknown} (known: max_usd, period)"
+    amount = budget.get("max_usd")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+        return f"{where}.max_usd is {amount!r}: it must be a number of US dollars, 0 or more, {example}"
+    period = budget.get("period")
+    if period is not None and not (isinstance(period, str) and PERIOD.match(period)):
+        return (
+            f"{where}.period is {period!r}: it must be a duration as LiteLLM's budget_duration takes it: a whole "
+            "number and s, m, h, d, w or mo (30d, 1mo, 1w); leave it out for a budget that never resets"
+        )
+    return None
 
 
 def _users(name, host):
@@ -41,9 +67,13 @@ def _users(name, host):
             raise ValueError(f"{where} must be a dict with the user's login name as `name`, e.g. {{name: alice}}")
         if set(user) - USER_FIELDS:
             unknown = ", ".join(sorted(map(str, set(user) - USER_FIELDS)))
-            raise ValueError(f"{where} ({user['name']}) has unknown keys: {unknown} (known: name, models, rpm, tpm)")
+            known = ", ".join(sorted(USER_FIELDS))
+            raise ValueError(f"{where} ({user['name']}) has unknown keys: {unknown} (known: {known})")
         if not isinstance(user.get("models", []), list) or not (_limit(user.get("rpm")) and _limit(user.get("tpm"))):
             raise ValueError(f"{where} ({user['name']}): models must be a list, rpm and tpm whole numbers above 0")
+        problem = budget_problem(user.get("budget"), f"{where} ({user['name']}).budget")
+        if problem:
+            raise ValueError(problem)
         if user["name"] in seen:
             raise ValueError(f"{where} ({user['name']}) is listed twice")
         if not keys.get(user["name"]):

@@ -6,6 +6,11 @@ role writes clients.json next to this file with one entry per client (name, key_
 tpm_limit), and the proxy then enforces the client's models (custom_auth_run_common_checks with
 enable_post_custom_auth_checks) and limits (its rate limiter, shared through Redis when the gateways share
 one). Requests are logged with the client's name, never its key. Any other key is refused with 401.
+
+In database mode an entry also says whom LiteLLM charges (plugins/plugin_utils/budgets.py): `user_id` (the
+client host, a LiteLLM internal user), `end_user_id` (HOST/USER for a user of a client, a LiteLLM customer)
+and `team_id` (its team, if any). LiteLLM then checks their budgets on every request and records their spend;
+who the caller is stays decided here. Without those fields the caller's user is its name.
 """
 
 import hashlib
@@ -35,7 +40,9 @@ async def user_api_key_auth(request, api_key):
         api_key=client["key_sha256"],
         token=client["key_sha256"],
         key_alias=client["name"],
-        user_id=client["name"],
+        user_id=client.get("user_id", client["name"]),
+        end_user_id=client.get("end_user_id"),
+        team_id=client.get("team_id"),
         models=client["models"],
         rpm_limit=client["rpm_limit"],
         tpm_limit=client["tpm_limit"],

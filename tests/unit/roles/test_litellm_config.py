@@ -340,3 +340,28 @@ def test_the_probes_of_other_providers_models_only_report(tmp_path):
     assert {p["url"] for p in probes} == {"http://127.0.0.1:4123/v1/chat/completions"}
     config, _text = render(tmp_path, **hostvars)
     assert all("strict" not in str(entry) for entry in config["model_list"])
+
+
+def test_in_database_mode_the_hook_names_whom_litellm_charges(tmp_path):
+    clients = [
+        {"name": "motoko", "key_sha256": "a" * 64, "models": [], "rpm_limit": None, "tpm_limit": None},
+        {"name": "motoko/alice", "key_sha256": "b" * 64, "models": [], "rpm_limit": None, "tpm_limit": None},
+    ]
+    teams = [{"name": "research", "members": ["motoko/alice"], "budget": {"max_usd": 20, "period": "1mo"}}]
+    cases = {
+        f"{name}-{host or 'none'}": (template, {
+            "litellm_backends": BACKENDS[:1], "litellm_clients": clients, "llm_teams": teams,
+            "litellm_database_host": host, "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET},
+        })
+        for name, template in (("clients", "clients.json.j2"), ("config", "config.yaml.j2"))
+        for host in ("", "tessier")
+    }  # fmt: skip
+    rendered = helpers.render("litellm", cases, tmp_path)
+    assert json.loads(rendered["clients-none"]) == clients
+    assert json.loads(rendered["clients-tessier"]) == [
+        {**clients[0], "user_id": "motoko"},
+        {**clients[1], "user_id": "motoko", "end_user_id": "motoko/alice", "team_id": "research"},
+    ]
+    settings = {host: yaml.safe_load(rendered[f"config-{host}"])["general_settings"] for host in ("none", "tessier")}
+    assert "apply_user_budget_to_team_keys" not in settings["none"]
+    assert settings["tessier"]["apply_user_budget_to_team_keys"] is True

@@ -26,6 +26,9 @@ def backend_problems():
 
 def test_good_backends_have_no_problem(backend_problems):
     assert backend_problems(GOOD, default_model="akira/qwen2.5-7b", local=True) == []
+    priced = _with([0, "models", 0, "input_cost_per_token"], 0)
+    priced[0]["models"][0]["output_cost_per_token"] = 1e-6
+    assert backend_problems(priced) == []
 
 
 def _with(path, value):
@@ -87,6 +90,18 @@ def _with(path, value):
         ),
         pytest.param(
             _with([0, "port"], 70000), {"var": "litellm_backends"}, "litellm_backends[0].port", id="names-the-variable"
+        ),
+        pytest.param(
+            _with([0, "models", 0, "output_cost_per_token"], -1e-6),
+            {},
+            "vllm_backends[0].models[0].output_cost_per_token is -1e-06: it must be a number of US dollars per token",
+            id="negative-price",
+        ),
+        pytest.param(
+            _with([0, "models", 0, "input_cost_per_token"], "cheap"),
+            {},
+            "vllm_backends[0].models[0].input_cost_per_token is 'cheap'",
+            id="price-not-a-number",
         ),
     ],
 )

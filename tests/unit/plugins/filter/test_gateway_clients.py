@@ -126,7 +126,7 @@ def test_revoking_a_user_or_the_whole_host(gateway_clients, revoked, left):
         (
             [{"name": "case", "rpms": 3}],
             {"case": "sk-case"},
-            "llm_client_users[0] (case) has unknown keys: rpms (known: name, models, rpm, tpm)",
+            "llm_client_users[0] (case) has unknown keys: rpms (known: budget, models, name, rpm, tpm)",
         ),
         ([{"name": "case", "rpm": 0}], {"case": "sk-case"}, "models must be a list, rpm and tpm whole numbers above 0"),
         ([{"name": "case", "models": "default"}], {"case": "sk-case"}, "models must be a list"),

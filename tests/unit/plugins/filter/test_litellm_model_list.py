@@ -131,3 +131,11 @@ def test_per_model_settings_go_where_litellm_reads_them(model_list):
         },
         "model_info": {"max_input_tokens": 128000, "cooldown_time": 60, "allowed_fails": 2},
     }
+
+
+def test_a_priced_vllm_model_carries_its_price_and_others_cost_nothing(model_list):
+    priced = {"id": "q", "alias": "akira/q", "input_cost_per_token": 2e-7, "output_cost_per_token": 8e-7}
+    entries = model_list([{**BACKENDS[0], "models": [priced]}, BACKENDS[1]])
+    infos = {entry["model_name"]: entry["model_info"] for entry in entries}
+    assert infos["akira/q"] == {"input_cost_per_token": 2e-7, "output_cost_per_token": 8e-7}
+    assert infos["t/l"] == {"max_input_tokens": 8192, "input_cost_per_token": 0, "output_cost_per_token": 0}

@@ -26,8 +26,9 @@ testinfra_hosts = ["ansible://llm_state_hosts"]
 
 # From the reboot to serving again. Measured in the lab (two shared cores, 2026-12-05, six runs): the state host
 # 5-10 s, the second gateway 10-15 s, the model host 32-123 s, the gateway that is also a model host 106-196 s (vLLM
-# loading its model is the longest part).
-BOUND = 240
+# loading its model is the longest part), and up to 230 s in seven runs of that case on 2026-12-06 while other
+# tests loaded the same two cores.
+BOUND = 300
 REQUESTS = 400  # through the gateway that stays up, at most, one a second
 STOP = "/run/tailnet-llm-reboot-test.stop"  # the stream ends when this file exists on its gateway
 CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
@@ -139,7 +140,8 @@ def _answers(serves):
 # Rebooting the gateway that is also a model host still fails some requests through the other gateway now and
 # then: before the router's weighted failover, in 2 of 6 runs (requests retried on the rebooted host's refusing vLLM);
 # with it, none in 2 lab runs, then 2 answered 500 and 16 answered 429 for about 16 s in the CI run of 2026-12-05
-# (every deployment of the name cooling down at once: LiteLLM's RouterRateLimitError). The reboot itself recovers
+# (every deployment of the name cooling down at once: LiteLLM's RouterRateLimitError), then none in 7 runs on
+# 2026-12-06. The reboot itself recovers
 # within BOUND in every run, which stays asserted; until the router keeps the name's other deployment, failed
 # requests in that case mark it as an expected failure (xfail), naming them (issue 18 stays open on it).
 ROUTER_COOLDOWN = "gateway-and-model-host"

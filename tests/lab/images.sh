@@ -25,6 +25,14 @@ store_podman=(podman --root "$store" --runroot "$repo/build/images/run" --storag
 inputs() { # files whose content decides an image's tag (besides its parent, base)
   echo "$here/images/$1.Containerfile"
   ls "$here/images/$1".* "$repo/requirements/$1".* 2>/dev/null || true
+  if [ "$1" = litellm ]; then # Prisma's query engine for database mode (tests/lab/prisma-engine/README.md)
+    echo "$here/prisma-engine/engine.js" "$here/prisma-engine/package.json" "$here/prisma-engine/package-lock.json"
+  fi
+}
+
+engine_packages() { # the query engine adapter's npm packages, from its package-lock.json (copied into the image)
+  [ -e "$here/prisma-engine/node_modules/.package-lock.json" ] ||
+    (cd "$here/prisma-engine" && npm ci -s --ignore-scripts --no-audit --no-fund)
 }
 
 tag() {
@@ -66,6 +74,7 @@ build() {
     else
       mkdir -p "$repo/build/wheels/$name"
       wheels "$name"
+      [ "$name" != litellm ] || engine_packages
       podman build -q --network host --build-arg "BASE=$prefix/base:$(tag base)" \
         -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
         -v "$repo/build/wheels/$name:/wheels:ro" \

@@ -89,7 +89,7 @@ test-servers: $(VENVS)/llamacpp/.installed $(VENVS)/litellm/.installed ## Venvs 
 # for Prisma's WebAssembly query engine behind the adapter in tests/lab/prisma-engine (its npm packages come from
 # its package-lock.json, installed by the tests' conftest).
 .PHONY: database-tests
-database-tests: ## Install what the database-mode tests need (PostgreSQL's server binaries, Node.js and npm)
+database-tests: ## Install what database mode needs here (PostgreSQL's server binaries, Node.js and npm: the tests, the lab image)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v npm >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq postgresql-15 nodejs npm >/dev/null; }
 
@@ -163,7 +163,7 @@ host-image: podman-setup ## Build the systemd test-host image (only when its inp
 	tests/lab/images.sh host
 
 .PHONY: images
-images: podman-setup ## Build the lab images (host, LiteLLM, vLLM CPU; in parallel) if their inputs changed; fill build/images/store
+images: podman-setup database-tests ## Build the lab images (host, LiteLLM, vLLM CPU; in parallel) if their inputs changed; fill build/images/store
 	tests/lab/images.sh host litellm vllm-cpu
 	tests/lab/images.sh export litellm vllm-cpu >/dev/null
 

@@ -17,7 +17,7 @@ description:
   - A failed migration stays recorded without C(finished_at), its error in C(logs), as Prisma records it; the run
     fails naming it, and every later run fails naming it until an operator resolves it
     (C(prisma migrate resolve)).
-  - The tables belong to the database's owner (the gateways' user): the session applies the SQL as that role,
+  - The tables belong to the database's owner (the gateways' user); the session applies the SQL as that role,
     whoever logs in.
   - Connects with psql as the user the module runs as (C(become_user=postgres)) over the local socket, with peer
     authentication; no password is ever given. O(login_host) and O(login_port) point it elsewhere (tests).

@@ -15,7 +15,8 @@ applied_steps_count = 1), so that Prisma and LiteLLM's own start-up check see th
   refuse to go on until an operator resolves it (Prisma's P3009).
 - The objects belong to the database's owner (the gateways' user): the session applies the SQL as that role
   (SET ROLE), whoever logs in (the cluster's superuser, over the local socket).
-- Reading changes nothing (check mode): a database without `_prisma_migrations` has every migration pending.
+- Reading changes nothing (check mode): a database without `_prisma_migrations` has every migration pending. It
+  waits for a run applying migrations, so that a migration being applied is not read as a failed one.
 
 `psql` is a callable taking a script (psql's input) and returning psql's stdout, raising MigrationError with
 psql's message when psql fails; the module gives one running psql through AnsibleModule.run_command.
@@ -52,13 +53,17 @@ AS_OWNER = [
     'SET ROLE :"db_owner";',
 ]
 
+# Read under the lock too: a migration another run is applying (recorded, not finished yet) must not be read as a
+# failed one. Taking the lock changes nothing (check mode reads this way).
 READ = "\n".join(
     [
+        f"SELECT pg_advisory_lock({PRISMA_ADVISORY_LOCK}) \\gset",
         "SELECT to_regclass('\"_prisma_migrations\"') IS NOT NULL AS present \\gset",
         "\\if :present",
         "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, checksum"
         ' FROM "_prisma_migrations";',
         "\\endif",
+        f"SELECT pg_advisory_unlock({PRISMA_ADVISORY_LOCK}) \\gset",
     ]
 )
 

@@ -128,12 +128,13 @@ def test_a_failing_migration_stops_the_run_naming_it_and_blocks_the_next(postgre
 
 
 def test_concurrent_runs_apply_each_migration_once(postgres, migrate, tmp_path):
-    # Slow enough migrations that the runs overlap: each sleeps, so the second run waits for the lock.
+    # Slow enough migrations that the runs overlap: each sleeps, so the other runs read and apply while one applies
+    # (a migration being applied is recorded unfinished: it must be waited for, not read as a failed one).
     directory = _write(
         tmp_path, {f"{i}_step": f"SELECT pg_sleep(0.4);\nCREATE TABLE step{i} (id int);" for i in range(1, 7)}
     )
     postgres.database("migrations_concurrent")
-    result = migrate("migrations_concurrent", directory, hosts=2)
+    result = migrate("migrations_concurrent", directory, hosts=3)
     assert result.returncode == 0, result.output
     applied = [name for host in result.results.values() for name in host["applied"]]
     assert sorted(applied) == [f"{i}_step" for i in range(1, 7)]  # each once, by one run or the other

@@ -110,7 +110,7 @@ def migrations(directory):
 
 
 def parse_recorded(out):
-    """{name: [(finished, rolled_back, checksum)]} from psql's unaligned rows of READ."""
+    """{name: [(finished, rolled_back, checksum)]}, a state per attempt, from psql's unaligned rows of READ."""
     rows = {}
     for line in out.splitlines():
         if line:
@@ -126,7 +126,7 @@ def recorded(psql):
 
 def finished(rows):
     """The names recorded as applied, in name order."""
-    return sorted(name for name, states in rows.items() if any(done for done, _, _ in states))
+    return sorted(name for name, states in rows.items() if any(state[0] for state in states))
 
 
 def failed(rows):
@@ -134,7 +134,7 @@ def failed(rows):
     return sorted(
         name
         for name, states in rows.items()
-        if not any(done for done, _, _ in states) and any(not back for _, back, _ in states)
+        if not any(state[0] for state in states) and any(not state[1] for state in states)
     )
 
 
@@ -187,7 +187,8 @@ def applied_by(psql, ids):
     """The names this run applied: those recorded as finished under its own ids (IDS: name -> uuid)."""
     out = psql('SELECT id, migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL;\n')
     mine = set(ids.values())
-    return sorted(name for mid, _, name in (line.partition("|") for line in out.splitlines() if line) if mid in mine)
+    rows = (line.split("|", 1) for line in out.splitlines() if line)
+    return sorted(name for mid, name in rows if mid in mine)
 
 
 def record_failure(psql, name, error):
@@ -207,9 +208,9 @@ def run(psql, directory, check=False):
     rows = recorded(psql)
     before = finished(rows)
     applied = []
-    for _ in range(ATTEMPTS):
+    for _attempt in range(ATTEMPTS):
         pending = plan(all_migrations, rows)
-        names = [name for name, _, _ in pending]
+        names = [migration[0] for migration in pending]
         if check or not pending:
             after = sorted(set(finished(rows)) | (set(names) if check else set()))
             return {"changed": bool(applied), "applied": applied, "pending": names, "before": before, "after": after}

@@ -205,7 +205,13 @@ def run(psql, directory, check=False):
     failed.
     """
     all_migrations = migrations(directory)
-    rows = recorded(psql)
+    try:
+        rows = recorded(psql)
+    except MigrationError as e:
+        # A check before the state host's first deploy: the database is not created yet, every migration is pending.
+        if not (check and "does not exist" in str(e) and "FATAL" in str(e)):
+            raise
+        rows = {}
     before = finished(rows)
     applied = []
     for _attempt in range(ATTEMPTS):

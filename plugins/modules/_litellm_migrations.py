@@ -46,7 +46,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads C(_prisma_migrations) and lists what is pending; creates and applies nothing.
+    description:
+      - Reads C(_prisma_migrations) and lists what is pending; creates and applies nothing.
+      - A database that does not exist yet (a check before the state host's first deploy) has every migration
+        pending.
   diff_mode:
     support: full
     description: The names of the applied migrations before and after.

@@ -80,6 +80,11 @@ def test_check_mode_lists_pending_migrations_and_changes_nothing(postgres, migra
     # Not even Prisma's table is created.
     assert postgres.query("migrations_check", "SELECT to_regclass('_prisma_migrations') IS NULL") == [["t"]]
 
+    # Before the state host's first deploy the database does not exist: all pending, for check mode only.
+    missing = migrate("migrations_not_created", check=True)
+    assert (missing.returncode, missing.result["pending"]) == (0, result.result["pending"])
+    assert "does not exist" in migrate("migrations_not_created").result["msg"]
+
     # Part applied: check mode lists exactly the rest.
     directory = _write(tmp_path, {"1_one": "CREATE TABLE one (id int);"})
     postgres.database("migrations_check_part")

@@ -3,6 +3,8 @@ Prisma client generated for LiteLLM's schema, and the query engine adapter (test
 
 - PostgreSQL: Debian's server binaries (`apt-get install postgresql`), a fresh cluster in a temporary directory
   (initdb, run as the `postgres` user when the tests run as root), listening on 127.0.0.1 at a free port only.
+- LiteLLM's migrations are applied by the collection's module (tailnet.llm._litellm_migrations), run by
+  ansible-playbook as the roles run it.
 - The adapter's npm packages are installed from package-lock.json (`npm ci --ignore-scripts`) when missing.
 - The Prisma client for LiteLLM's schema is generated into a temporary directory (prisma-client-python's
   `output`), which LiteLLM imports first through PYTHONPATH: the shared litellm venv is never written to.
@@ -11,6 +13,7 @@ Prisma client generated for LiteLLM's schema, and the query engine adapter (test
 """
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -35,15 +38,72 @@ def litellm_site():
     return SITE
 
 
-@pytest.fixture(scope="session")
-def migrate(litellm_site):
-    """migrate(url, migrations_dir=LiteLLM's, *args): run migrate.py (DATABASE_URL in its environment only)."""
+class Migrations:
+    """One ansible-playbook run of tailnet.llm._litellm_migrations: its exit code, each host's result, its output."""
 
-    def run(url, directory=None, *args):
+    def __init__(self, returncode, results, output):
+        self.returncode = returncode
+        self.results = results
+        self.output = output
+
+    @property
+    def result(self):
+        """The result of the only host."""
+        (only,) = self.results.values()
+        return only
+
+
+@pytest.fixture(scope="session")
+def migrate(postgres, litellm_site, tmp_path_factory):
+    """migrate(database, directory=LiteLLM's, check=False, hosts=1): run the module the way Ansible runs it.
+
+    ansible-playbook, with this tree as the collection, on HOSTS local hosts at once (each its own process, so
+    several hosts are concurrent runs); psql logs in to the throw-away cluster as its superuser, without a
+    password (trust on loopback, as peer on the state host's socket).
+    """
+    workdir = tmp_path_factory.mktemp("migrate")
+
+    def run(database, directory=None, check=False, hosts=1):
         directory = directory or litellm_site / "litellm_proxy_extras" / "migrations"
-        argv = [sys.executable, str(ENGINE_DIR / "migrate.py"), "--migrations-dir", str(directory), *args]
-        env = {**os.environ, "DATABASE_URL": url}
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+        names = [f"migrator{i}" for i in range(hosts)]
+        inventory = workdir / f"{database}-inventory.json"
+        inventory.write_text(
+            json.dumps(
+                {
+                    "all": {
+                        "hosts": {name: {} for name in names},
+                        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    }
+                }
+            )
+        )
+        playbook = workdir / f"{database}-play.json"
+        task = {
+            "name": "Migrate",
+            "tailnet.llm._litellm_migrations": {
+                "database": database,
+                "migrations_dir": str(directory),
+                "login_host": "127.0.0.1",
+                "login_port": str(postgres.port),
+                "login_user": "postgres",
+            },
+        }
+        playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [task]}]))
+        argv = [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(inventory), "--forks", str(hosts), "--diff", str(playbook)]
+        if check:
+            argv.append("--check")
+        proc = subprocess.run(
+            argv,
+            cwd=helpers.REPO,
+            env=helpers.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        report = json.loads(proc.stdout)
+        results = {host: report["plays"][0]["tasks"][0]["hosts"][host] for host in names}
+        return Migrations(proc.returncode, results, proc.stdout + proc.stderr)
 
     return run
 
@@ -68,8 +128,8 @@ class Postgres:
         self.port = port
         self.socket_dir = socket_dir
 
-    def url(self, name):
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+    def url(self, name, user="postgres"):
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{name}"
 
     def env(self, name):
         return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres", "PGDATABASE": name}
@@ -78,9 +138,12 @@ class Postgres:
         """Rows of SQL (psql -At) in database NAME."""
         return psql(self.env(name), sql)
 
-    def database(self, name):
-        psql(self.env("postgres"), f'CREATE DATABASE "{name}"')
-        return self.url(name)
+    def database(self, name, owner="postgres"):
+        """A new database NAME owned by OWNER (a login role without superuser, created when missing); its URL."""
+        if owner != "postgres" and not self.query("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{owner}'"):
+            psql(self.env("postgres"), f'CREATE ROLE "{owner}" LOGIN')
+        psql(self.env("postgres"), f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        return self.url(name, owner)
 
 
 def _as_postgres(argv):

@@ -2,7 +2,7 @@
 
 LiteLLM (build/venvs/litellm, the release the gateways run) starts with DATABASE_URL; its Prisma client (generated
 for its schema, conftest.py) runs the query engine adapter (tests/lab/prisma-engine) through
-PRISMA_QUERY_ENGINE_BINARY. The database is migrated beforehand by migrate.py, so the proxy does not migrate
+PRISMA_QUERY_ENGINE_BINARY. The database is migrated beforehand by tailnet.llm._litellm_migrations, so the proxy does not migrate
 (DISABLE_SCHEMA_UPDATE=true). The model is an instant loopback backend (tests/servers/fast_openai.py) priced at
 1 USD per token: each answer (1 prompt + 1 completion token) costs 2 USD.
 
@@ -62,10 +62,11 @@ def _until(condition, what):
 def stack(postgres, migrate, prisma_client, tmp_path_factory):
     """(start_proxy() context manager, database name): a migrated database and LiteLLM's settings for it."""
     workdir = tmp_path_factory.mktemp("dbmode")
-    url = postgres.database("litellm_dbmode")
+    # Owned by the gateways' user, which LiteLLM logs in as; the migrations run as the cluster's superuser.
+    url = postgres.database("litellm_dbmode", owner="litellm")
     started = time.monotonic()
-    result = migrate(url)
-    assert result.returncode == 0, result.stderr
+    result = migrate("litellm_dbmode")
+    assert result.returncode == 0, result.output
     print(f"migrations: {time.monotonic() - started:.1f} s")
     pythonpath, _, launcher = prisma_client
     backend = helpers.free_port()

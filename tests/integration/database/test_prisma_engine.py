@@ -89,8 +89,8 @@ asyncio.run(main())
 @pytest.fixture(scope="module")
 def probe_db(postgres, migrate):
     url = postgres.database("probe")
-    result = migrate(url)
-    assert result.returncode == 0, result.stderr
+    result = migrate("probe")
+    assert result.returncode == 0, result.output
     return url
 
 

@@ -12,7 +12,7 @@ KINDS = {"filter": "filter", "lookup": "lookup", "modules": "module"}
 PLUGINS = sorted(
     (KINDS[path.parent.name], path.stem)
     for path in (REPO / "plugins").glob("*/*.py")
-    if path.parent.name in KINDS and not path.stem.startswith("_")
+    if path.parent.name in KINDS and path.stem != "__init__"
 )
 
 

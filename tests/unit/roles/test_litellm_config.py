@@ -155,8 +155,9 @@ def test_without_redis_the_cache_is_each_gateways_own(tmp_path, cache, expected)
     assert "redis_host" not in config["router_settings"]
 
 
-@pytest.mark.parametrize(("migrate", "checks_only"), [(True, None), (False, True)])
-def test_only_the_migrating_gateway_updates_the_database_schema(tmp_path, migrate, checks_only):
+@pytest.mark.parametrize("migrate", [True, False])
+def test_no_gateway_migrates_the_database_at_start_up(tmp_path, migrate):
+    """The explicit step (tasks/migrate.yml) migrates; every gateway, the migrating one too, only checks the schema."""
     config, _text = render(
         tmp_path,
         litellm_backends=BACKENDS[:1],
@@ -164,7 +165,9 @@ def test_only_the_migrating_gateway_updates_the_database_schema(tmp_path, migrat
         litellm_database_migrate=migrate,
         litellm_env_secrets={"LITELLM_MASTER_KEY": SECRET, "DATABASE_PASSWORD": "db-secret-value"},
     )
-    assert config["general_settings"].get("disable_prisma_schema_update") is checks_only
+    assert config["general_settings"]["disable_prisma_schema_update"] is True
+    without, _text = render(tmp_path, litellm_backends=BACKENDS[:1])
+    assert "disable_prisma_schema_update" not in without["general_settings"]
 
 
 def test_bad_environment_fails_before_any_change(tmp_path):

@@ -35,11 +35,19 @@ options:
     type: list
     elements: dict
     default: []
+  revoked:
+    description:
+      - The revoked callers and hosts (C(llm_revoked_clients)); a team's member among them is left out of the team
+        instead of refused as no caller, so that revoking a caller needs no change of its team.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
 # roles/litellm/defaults/main.yml: the budgets the gateways' database holds.
-litellm_budgets: "{{ litellm_clients | tailnet.llm.gateway_budgets(hostvars, teams=llm_teams | default([])) }}"
+litellm_budgets: "{{ litellm_clients | tailnet.llm.gateway_budgets(hostvars, teams=llm_teams | default([]),
+                                                       revoked=llm_revoked_clients | default([])) }}"
 """
 
 RETURN = r"""
@@ -67,9 +75,9 @@ _value:
 """
 
 
-def _gateway_budgets(clients, hostvars, teams=()):
+def _gateway_budgets(clients, hostvars, teams=(), revoked=()):
     try:
-        return gateway_budgets(clients, hostvars, list(teams or []))
+        return gateway_budgets(clients, hostvars, list(teams or []), revoked=list(revoked or []))
     except ValueError as e:
         raise AnsibleFilterError(f"gateway_budgets: {e}") from e
 

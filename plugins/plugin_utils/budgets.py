@@ -39,8 +39,13 @@ def _check(problem):
         raise ValueError(problem)
 
 
-def _teams(teams, callers):
-    """The teams, checked; and caller name -> team name. Raises ValueError naming the entry."""
+def _revoked(member, revoked):
+    return member in revoked or member.partition("/")[0] in revoked
+
+
+def _teams(teams, callers, revoked=()):
+    """The teams, checked; and caller name -> team name. A member revoked (llm_revoked_clients: the caller or its
+    host) is left out, so that revoking a caller needs no change of its team. Raises ValueError naming the entry."""
     if not isinstance(teams, list):
         raise ValueError(f"llm_teams is {teams!r}: it must be a list of teams")
     seen, member_of = set(), {}
@@ -65,6 +70,8 @@ def _teams(teams, callers):
             raise ValueError(f"{where}.members must be a list of callers: HOST or HOST/USER")
         for m_index, member in enumerate(members):
             at = f"{where}.members[{m_index}]"
+            if member not in callers and _revoked(str(member), revoked):
+                continue
             if member not in callers:
                 raise ValueError(
                     f"{at} is {member!r}, which is no caller of the gateways: a host of llm_clients with a key "
@@ -91,7 +98,7 @@ def _user_budgets(host, variables):
     return budgets
 
 
-def gateway_budgets(clients, hostvars, teams=None):
+def gateway_budgets(clients, hostvars, teams=None, revoked=()):
     """What LiteLLM's database mode holds for the callers the gateways let in (CLIENTS: litellm_clients, as
     tailnet.llm.gateway_clients says who they are, named HOST or HOST/USER) and for TEAMS (llm_teams):
 
@@ -103,7 +110,7 @@ def gateway_budgets(clients, hostvars, teams=None):
 
     Only budgets are read from HOSTVARS (never a key). max_budget and budget_duration are null without a budget
     (spend recorded, nothing refused). Raises ValueError naming the host, the variable and the entry for a
-    malformed budget or team."""
+    malformed budget or team, or a team's member that is no caller and not in REVOKED (llm_revoked_clients)."""
     users, customers, callers = {}, [], {}
     for client in clients:
         name = client["name"]
@@ -122,7 +129,7 @@ def gateway_budgets(clients, hostvars, teams=None):
             customers.append({"user_id": name, **_limits(_user_budgets(host, variables).get(user))})
             callers[name]["end_user_id"] = name
     teams = [] if teams is None else teams
-    for caller, team in _teams(teams, callers).items():
+    for caller, team in _teams(teams, callers, revoked).items():
         callers[caller]["team_id"] = team
     return {
         "users": list(users.values()),

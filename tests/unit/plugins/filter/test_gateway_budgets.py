@@ -54,6 +54,15 @@ def test_revoked_callers_get_no_entity(gateway_budgets):
     assert gateway_budgets(_clients(["motoko"]), HOSTVARS)["customers"] == []
 
 
+@pytest.mark.parametrize("revoked", [["batou", "motoko/alice"], ["batou", "motoko"]])
+def test_a_revoked_member_leaves_its_team_and_the_team_stays(gateway_budgets, revoked):
+    budgets = gateway_budgets(_clients(revoked), HOSTVARS, teams=TEAMS, revoked=revoked)
+    assert budgets["teams"] == [{"team_id": "research", "max_budget": 20.0, "budget_duration": "1mo"}]
+    assert not any("team_id" in caller for caller in budgets["callers"].values())
+    with pytest.raises(AnsibleFilterError, match="'batou', which is no caller"):
+        gateway_budgets(_clients(revoked), HOSTVARS, teams=TEAMS)
+
+
 def test_only_budgets_are_read_never_a_key(gateway_budgets):
     class NoKeys(dict):
         """A host's variables, as Ansible's lazy hostvars: reading a key would look it up in Key Vault."""

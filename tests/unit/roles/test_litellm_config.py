@@ -170,6 +170,18 @@ def test_no_gateway_migrates_the_database_at_start_up(tmp_path, migrate):
     assert "disable_prisma_schema_update" not in without["general_settings"]
 
 
+def test_in_database_mode_known_callers_are_answered_while_the_database_is_down(tmp_path):
+    config, _text = render(
+        tmp_path,
+        litellm_backends=BACKENDS[:1],
+        litellm_database_host="tessier",
+        litellm_env_secrets={"LITELLM_MASTER_KEY": SECRET, "DATABASE_PASSWORD": "db-secret-value"},
+    )
+    assert config["general_settings"]["allow_requests_on_db_unavailable"] is True
+    without, _text = render(tmp_path, litellm_backends=BACKENDS[:1])
+    assert "allow_requests_on_db_unavailable" not in without["general_settings"]
+
+
 def test_bad_environment_fails_before_any_change(tmp_path):
     """litellm's check_env: the master key, then the shared rule for names and values (tailnet.llm.env_problems)."""
     master = {"LITELLM_MASTER_KEY": SECRET}

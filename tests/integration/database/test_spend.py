@@ -160,7 +160,7 @@ def test_bad_input_is_named(gateway, options, message):
     port, workdir = gateway
     code, result, output = spend(workdir, _inventory(port), *options)
     assert code != 0
-    assert message in result["msg"]
+    assert message in result["msg"], output[-2000:]
 
 
 def test_a_gateway_without_a_database_keeps_no_spend(tmp_path):

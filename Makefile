@@ -150,6 +150,13 @@ secrets-sync: install ## Write the gateway's secrets from Azure Key Vault into i
 tailnet-policy: install ## Merge the collection's part into the tailnet's policy file via Tailscale's API (EXTRA="--check --diff")
 	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.tailnet_policy $(EXTRA)
 
+# Spend over PERIOD (default 30d) or from START to END (YYYY-MM-DD, UTC), read from the gateway's spend logs.
+PERIOD ?= 30d
+.PHONY: spend
+spend: install ## Spend per client, user, team and model over PERIOD=30d or START=[END=] (YYYY-MM-DD), from the gateway
+	$(BIN)/ansible-playbook -i $(INVENTORY) tailnet.llm.spend -e litellm_spend_period=$(PERIOD) \
+	  -e 'litellm_spend_start="$(START)"' -e 'litellm_spend_end="$(END)"'
+
 .PHONY: bench-keyvault
 bench-keyvault: install ## Benchmark the Key Vault lookup against the sequential way, on a local vault
 	$(BIN)/python benchmarks/keyvault_bench.py

@@ -11,6 +11,12 @@ In database mode an entry also says whom LiteLLM charges (plugins/plugin_utils/b
 client host, a LiteLLM internal user), `end_user_id` (HOST/USER for a user of a client, a LiteLLM customer)
 and `team_id` (its team, if any). LiteLLM then checks their budgets on every request and records their spend;
 who the caller is stays decided here. Without those fields the caller's user is its name.
+
+A caller may read its own numbers there, and nobody else's (`ask --usage`): in database mode a client's key may call
+the LLM routes and only three others, /user/info (LiteLLM answers the caller's own user only), /customer/info and
+/team/info. For the last two this hook asks for the caller's own customer and team when no id is given, and refuses
+any other id (LiteLLM would answer /customer/info about anyone to whoever may call it). Every other management or
+spend route (/spend/logs answers every caller's logs to any key without a role) is refused by LiteLLM.
 """
 
 import hashlib
@@ -20,10 +26,31 @@ import os
 import sys
 
 from litellm.proxy._types import LitellmUserRoles, ProxyException, UserAPIKeyAuth
+from starlette.datastructures import QueryParams
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients.json"), encoding="utf-8") as _file:
     _CLIENTS = {client["key_sha256"]: client for client in json.load(_file)}
 _MASTER = hashlib.sha256(os.environ["LITELLM_MASTER_KEY"].encode()).digest()
+# Database mode: what a client's key may call (LiteLLM's route group of the LLM APIs, and its own numbers), and the
+# query parameter and clients.json field of the routes about one entity.
+_CLIENT_ROUTES = ["llm_api_routes", "/user/info", "/customer/info", "/team/info"]
+_OWN = {"/customer/info": ("end_user_id", "end_user_id"), "/team/info": ("team_id", "team_id")}
+
+
+def _own_only(request, client):
+    """Point /customer/info and /team/info at the caller's own customer or team; refuse another (403) or none (404)."""
+    param, field = _OWN[request.url.path]
+    asked, own = request.query_params.get(param), client.get(field)
+    if asked not in (None, own):
+        raise ProxyException(
+            message=f"{client['name']} may read only its own {param}", type="auth_error", param=param, code=403
+        )
+    if own is None:
+        raise ProxyException(message=f"{client['name']} has no {param}", type="not_found", param=param, code=404)
+    # The endpoint reads the query after this hook (FastAPI solves the dependencies first).
+    query = QueryParams({param: own})
+    request.scope["query_string"] = str(query).encode()
+    request._query_params = query
 
 
 async def user_api_key_auth(request, api_key):
@@ -36,6 +63,9 @@ async def user_api_key_auth(request, api_key):
             message="Authentication Error: invalid API key", type="auth_error", param="api_key", code=401
         )
     sys.stderr.write(f"tailnet-llm: client {client['name']}: {request.method} {request.url.path}\n")
+    database = "user_id" in client
+    if database and request.url.path in _OWN:
+        _own_only(request, client)
     return UserAPIKeyAuth(
         api_key=client["key_sha256"],
         token=client["key_sha256"],
@@ -46,4 +76,5 @@ async def user_api_key_auth(request, api_key):
         models=client["models"],
         rpm_limit=client["rpm_limit"],
         tpm_limit=client["tpm_limit"],
+        allowed_routes=_CLIENT_ROUTES if database else [],
     )

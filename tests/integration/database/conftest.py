@@ -13,6 +13,7 @@ Prisma client generated for LiteLLM's schema, and the query engine adapter (test
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -237,3 +238,52 @@ def _adapter(launcher, dml_path, database_url, workdir):
     started = time.monotonic()
     with loopback.running("query-engine", argv, port, "/status", workdir, env):
         yield port, time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def callers_gateway(postgres, migrate, prisma_client):
+    """callers_gateway(workdir, clients, teams, master, database=NAME): a context manager running the real LiteLLM with
+    config.yaml, clients.json and the hook rendered by the litellm role's templates, for the client hosts CLIENTS
+    (host -> its variables) and the teams TEAMS (llm_teams), in front of a loopback backend serving the priced model
+    `lab/priced` (1 USD a token: an answer of 1 prompt and 1 completion token costs 2 USD). With DATABASE (a fresh
+    database, migrated) the gateway runs in database mode; with None, without a database. Yields its port."""
+    return functools.partial(_callers_gateway, postgres, migrate, prisma_client)
+
+
+@contextlib.contextmanager
+def _callers_gateway(postgres, migrate, prisma_client, workdir, clients, teams, master, database=None):
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.budgets import gateway_budgets
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import gateway_clients
+
+    backend, port = helpers.free_port(), helpers.free_port()
+    fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(backend), "--model", "m"]
+    priced = {"id": "m", "alias": "lab/priced", "input_cost_per_token": 1.0, "output_cost_per_token": 1.0}
+    litellm_clients = gateway_clients({"llm_clients": list(clients)}, clients)
+    variables = {
+        "litellm_backends": [{"name": "fast", "host": "127.0.0.1", "port": backend, "models": [priced]}],
+        "litellm_clients": litellm_clients,
+        "litellm_budgets": gateway_budgets(litellm_clients, clients, teams),
+        "litellm_database_host": "127.0.0.1" if database else "",
+        "litellm_database_migrate": True,
+        "litellm_env_secrets": {"LITELLM_MASTER_KEY": master},
+    }
+    files = {"config.yaml": "config.yaml.j2", "clients.json": "clients.json.j2", "tailnet_auth.py": "tailnet_auth.py"}
+    rendered = helpers.render("litellm", {name: (src, variables) for name, src in files.items()}, workdir)
+    for name, text in rendered.items():
+        (workdir / name).write_text(text)
+    env = {"LITELLM_MASTER_KEY": master, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    if database:
+        url = postgres.database(database)
+        assert migrate(url).returncode == 0
+        pythonpath, _, launcher = prisma_client
+        env.update(
+            DATABASE_URL=url,
+            PRISMA_QUERY_ENGINE_BINARY=str(launcher),
+            PYTHONPATH=str(pythonpath),
+            DISABLE_SCHEMA_UPDATE="true",
+        )
+    with (
+        loopback.running("fast", fast, backend, "/v1/models", workdir),
+        loopback.litellm_with_config(workdir / "config.yaml", env, workdir, port=port),
+    ):
+        yield port

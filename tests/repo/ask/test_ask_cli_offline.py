@@ -47,7 +47,8 @@ def test_help_documents_every_option_and_exit_code(env):
     assert result.stderr == ""
     for option in re.findall(r'^    "(-[-a-z]+)"', ask_process.ASK.read_text(), re.M):
         assert option in result.stdout, option
-    for code in ("0 success", "2 usage", "3 gateway unreachable", "4 authentication", "5 unknown model", "6 timeout"):
+    codes = ("0 success", "2 usage", "3 gateway unreachable", "4 authentication", "5 unknown model", "6 timeout")
+    for code in (*codes, "7 refused: a budget is spent"):
         assert code in result.stdout
     for key in (
         "ASK_BASE_URL",
@@ -80,7 +81,7 @@ def test_a_plain_python_script_run_by_the_system_python():
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    assert imported == {"os", "sys", "json", "socket", "ssl", "http.client", "urllib.parse", "pwd"}
+    assert imported == {"os", "sys", "json", "re", "socket", "ssl", "http.client", "urllib.parse", "pwd"}
     for name in ("compile(", "marshal", "exec(", ".cache"):
         assert name not in text, name
 
@@ -110,7 +111,7 @@ def test_help_version_and_usage_errors_import_nothing(env, args):
     assert imported_modules(args, env) == set()
 
 
-@pytest.mark.parametrize("args", [["--list-models"], ["hi"]])
+@pytest.mark.parametrize("args", [["--list-models"], ["hi"], ["--usage"]])
 def test_a_request_imports_only_http_client_and_json(env, closed_port, args):
     # http.client (with email, ssl and urllib.parse, which it imports itself) and json (re) are
     # what a request needs; ask adds nothing of its own to every start.
@@ -136,6 +137,8 @@ def test_a_request_imports_only_http_client_and_json(env, closed_port, args):
         ),
         pytest.param(["--timeout", "-1", "hi"], "--timeout must be a number of seconds above 0", id="timeout-negative"),
         pytest.param(["--list-models", "hi"], "--list-models takes no prompt", id="list-models-with-prompt"),
+        pytest.param(["--usage", "hi"], "--usage takes no prompt", id="usage-with-prompt"),
+        pytest.param(["--usage", "--list-models"], "--list-models and --usage go one at a time", id="usage-and-list"),
         pytest.param([], "no prompt", id="no-prompt"),
         pytest.param(["--base-url", "ftp://akira:4000", "hi"], "must look like http(s)://HOST[:PORT]", id="url-scheme"),
         pytest.param(["--base-url", "akira:4000", "hi"], "must look like http(s)://HOST[:PORT]", id="url-no-scheme"),
@@ -772,3 +775,141 @@ def test_a_stream_ends_with_done_or_a_finish_reason(env, framing):
         with recording_server(reply) as (url, _):
             result = ask_process.run(["hi"], keyed(env, url))
         assert (result.returncode, result.stdout, result.stderr) == (0, "Hello\n", "")
+
+
+# --- budgets ------------------------------------------------------------------------------------
+
+
+def budget_error(message, kind="budget_exceeded"):
+    error = {"error": {"message": message, "type": kind, "param": None, "code": "422"}}
+    return (422, {"Content-Type": "application/json"}, json.dumps(error).encode())
+
+
+@pytest.mark.parametrize("question", ["stream", "no-stream", "json"])
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        pytest.param(
+            "ExceededBudget: User=motoko over budget. Spend=6.0, Budget=5.0",
+            "the budget of client motoko is spent (6.00 USD of 5.00 USD); `ask --usage` shows when it resets",
+            id="client",
+        ),
+        pytest.param(
+            "ExceededBudget: End User=motoko/alice over budget. Spend=4.25, Budget=3.0",
+            "the budget of user motoko/alice is spent (4.25 USD of 3.00 USD); `ask --usage` shows when it resets",
+            id="user",
+        ),
+        pytest.param(
+            "Budget has been exceeded! Team=research Current cost: 6.0, Max budget: 5.0",
+            "the budget of team research is spent (6.00 USD of 5.00 USD); `ask --usage` shows when it resets",
+            id="team",
+        ),
+        pytest.param(
+            f"Budget exceeded\n for key {KEY}",
+            "a budget is spent (Budget exceeded for key ***)",
+            id="unknown-wording",
+        ),
+    ],
+)
+def test_a_refusal_for_budget_is_exit_code_7_and_one_line(env, question, message, line):
+    answer = budget_error(message)
+    with stub_gateway({"/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS[question], keyed(env, url))
+    assert (result.returncode, result.stdout) == (7, "")
+    assert result.stderr == f"ask: the gateway at {url} refused the request: {line}\n"
+
+
+def test_a_422_of_another_kind_is_no_refusal_for_budget(env):
+    answer = budget_error("[{'type': 'missing', 'loc': ('body', 'messages')}]", kind="invalid_request_error")
+    with stub_gateway({"/v1/chat/completions": answer}) as (url, _):
+        result = ask_process.run(QUESTIONS["no-stream"], keyed(env, url))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"ask: the gateway at {url} answered HTTP 422: ")
+
+
+def json_answer(value, status=200):
+    return (status, {"Content-Type": "application/json"}, json.dumps(value).encode())
+
+
+USER_INFO = {
+    "user_id": "motoko",
+    "user_info": {"user_id": "motoko", "spend": 6.5, "max_budget": 5.0, "budget_duration": "30d",
+                  "budget_reset_at": "2027-01-01T00:00:00Z"},
+}  # fmt: skip
+CUSTOMER_INFO = {
+    "user_id": "motoko/alice",
+    "spend": 1.25,
+    "litellm_budget_table": {"max_budget": None, "budget_duration": None, "budget_reset_at": None},
+}
+TEAM_INFO = {
+    "team_id": "research",
+    "team_info": {"spend": 2, "max_budget": 20, "budget_duration": None, "budget_reset_at": None},
+}
+NOT_FOUND = json_answer({"error": {"message": "none", "type": "not_found", "code": "404"}}, 404)
+
+
+@pytest.mark.parametrize(
+    ("routes", "lines"),
+    [
+        pytest.param(
+            {"/user/info": json_answer(USER_INFO), "/customer/info": NOT_FOUND, "/team/info": NOT_FOUND},
+            ["client motoko: 6.50 USD spent of 5.00 USD per 30d, 0.00 USD left, resets 2027-01-01 00:00 UTC"],
+            id="client",
+        ),
+        pytest.param(
+            {
+                "/user/info": json_answer(USER_INFO),
+                "/customer/info": json_answer(CUSTOMER_INFO),
+                "/team/info": json_answer(TEAM_INFO),
+            },
+            [
+                "client motoko: 6.50 USD spent of 5.00 USD per 30d, 0.00 USD left, resets 2027-01-01 00:00 UTC",
+                "user motoko/alice: 1.25 USD spent, no budget",
+                "team research: 2.00 USD spent of 20.00 USD (never reset), 18.00 USD left",
+            ],
+            id="user-of-a-team",
+        ),
+    ],
+)
+def test_usage_shows_each_budget_in_a_line(env, routes, lines):
+    with stub_gateway(routes) as (url, seen):
+        result = ask_process.run(["--usage"], keyed(env, url))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == lines
+    assert [(r.method, r.path) for r in seen] == [
+        ("GET", "/user/info"),
+        ("GET", "/customer/info"),
+        ("GET", "/team/info"),
+    ]
+    assert {r.headers["authorization"] for r in seen} == {f"Bearer {KEY}"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "message"),
+    [
+        pytest.param(
+            json_answer({"error": {"message": "Database not connected. Connect a database", "type": "x"}}, 500),
+            1,
+            "ask: the gateway at {url} keeps no spend (it has no database)",
+            id="no-database",
+        ),
+        pytest.param(
+            json_answer({"error": {"message": "Authentication Error: invalid API key", "type": "auth_error"}}, 401),
+            4,
+            "ask: the gateway at {url} refused the request (HTTP 401): ASK_API_KEY was refused: check it",
+            id="key-refused",
+        ),
+        pytest.param(
+            json_answer({"user_id": "motoko"}),
+            1,
+            "ask: {url}/user/info did not answer with its numbers (HTTP 200, Content-Type application/json, body "
+            """starts '{{"user_id": "motoko"}}')""",
+            id="not-the-numbers",
+        ),
+    ],
+)
+def test_usage_errors_say_why(env, answer, code, message):
+    with stub_gateway({"/user/info": answer}) as (url, _):
+        result = ask_process.run(["--usage"], keyed(env, url))
+    assert (result.returncode, result.stdout) == (code, "")
+    assert result.stderr == message.format(url=url) + "\n"

@@ -274,7 +274,7 @@ def _callers_gateway(postgres, migrate, prisma_client, workdir, clients, teams, 
     env = {"LITELLM_MASTER_KEY": master, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     if database:
         url = postgres.database(database)
-        assert migrate(url).returncode == 0
+        assert migrate(database).returncode == 0
         pythonpath, _, launcher = prisma_client
         env.update(
             DATABASE_URL=url,

@@ -116,7 +116,7 @@ def gateway(postgres, migrate, prisma_client, tmp_path_factory):
     """(port, sync(clients, *options) -> (returncode, result of the sync task, output)) of a running gateway."""
     workdir = tmp_path_factory.mktemp("budgets")
     url = postgres.database(DB)
-    assert migrate(url).returncode == 0
+    assert migrate(DB).returncode == 0
     pythonpath, _, launcher = prisma_client
     backend, port = helpers.free_port(), helpers.free_port()
     fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(backend), "--model", "m"]

@@ -340,3 +340,41 @@ def test_the_probes_of_other_providers_models_only_report(tmp_path):
     assert {p["url"] for p in probes} == {"http://127.0.0.1:4123/v1/chat/completions"}
     config, _text = render(tmp_path, **hostvars)
     assert all("strict" not in str(entry) for entry in config["model_list"])
+
+
+@pytest.mark.parametrize("metrics", [False, True])
+def test_metrics_are_served_on_their_own_port(tmp_path, metrics):
+    """With litellm_metrics (by default: a monitoring host exists, tests/unit/plugins/filter/test_scrape_targets.py),
+    the prometheus callback is on and LiteLLM serves it on litellm_metrics_port (the environment's
+    PROMETHEUS_METRICS_PORT), binding an address its metrics process can probe; /metrics on the gateway's port keeps
+    asking for a key."""
+    variables = {
+        "litellm_metrics": metrics,
+        "litellm_backends": BACKENDS[:1],
+        "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET},
+        "litellm_metrics_port": 4101,
+        "compose_service_env": "{{ __litellm_env }}",
+        "__compose_service_env_volume": "./.env:/app/.env:ro,z",
+        "__compose_service_entrypoint": ["sh", "-c", 'exec "$@"', "sh"],
+    }
+    env_template = helpers.REPO / "roles" / "compose_service" / "templates" / "env.j2"
+    files = helpers.render(
+        "litellm",
+        {
+            "config": ("config.yaml.j2", variables),
+            "env": (env_template, variables),
+            "compose": ("docker-compose.yml.j2", variables),
+        },
+        tmp_path,
+    )
+    settings = yaml.safe_load(files["config"])["litellm_settings"]
+    command = yaml.safe_load(files["compose"])["services"]["litellm"]["command"]
+    if metrics:
+        assert settings["callbacks"] == ["prometheus"]
+        assert settings["require_auth_for_metrics_endpoint"] is True
+        assert "PROMETHEUS_METRICS_PORT=4101" in files["env"].splitlines()
+        assert command[command.index("--host") + 1] == "0.0.0.0"
+    else:
+        assert "callbacks" not in settings
+        assert "PROMETHEUS_METRICS_PORT" not in files["env"]
+        assert command[command.index("--host") + 1] == ""

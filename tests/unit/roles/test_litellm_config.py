@@ -345,9 +345,9 @@ def test_the_probes_of_other_providers_models_only_report(tmp_path):
 @pytest.mark.parametrize("metrics", [False, True])
 def test_metrics_are_served_on_their_own_port(tmp_path, metrics):
     """With litellm_metrics (by default: a monitoring host exists, tests/unit/plugins/filter/test_scrape_targets.py),
-    the prometheus callback is on and LiteLLM serves it on litellm_metrics_port (the environment's
-    PROMETHEUS_METRICS_PORT), binding an address its metrics process can probe; /metrics on the gateway's port keeps
-    asking for a key."""
+    the prometheus callback is on, the proxy writes its samples into PROMETHEUS_MULTIPROC_DIR and LiteLLM's metrics
+    server, started first in the same container, serves them on litellm_metrics_port; the proxy keeps its own
+    address (every one); /metrics on the gateway's port keeps asking for a key."""
     variables = {
         "litellm_metrics": metrics,
         "litellm_backends": BACKENDS[:1],
@@ -368,13 +368,18 @@ def test_metrics_are_served_on_their_own_port(tmp_path, metrics):
         tmp_path,
     )
     settings = yaml.safe_load(files["config"])["litellm_settings"]
-    command = yaml.safe_load(files["compose"])["services"]["litellm"]["command"]
+    service = yaml.safe_load(files["compose"])["services"]["litellm"]
+    assert service["command"][service["command"].index("--host") + 1] == ""
     if metrics:
         assert settings["callbacks"] == ["prometheus"]
         assert settings["require_auth_for_metrics_endpoint"] is True
-        assert "PROMETHEUS_METRICS_PORT=4101" in files["env"].splitlines()
-        assert command[command.index("--host") + 1] == "0.0.0.0"
+        assert "PROMETHEUS_MULTIPROC_DIR=/tmp/litellm-prometheus" in files["env"].splitlines()
+        launcher = service["entrypoint"][4:]
+        assert launcher[:2] == ["sh", "-c"]
+        assert launcher[3:] == ["litellm", "0.0.0.0", "4101"]
+        assert "litellm.proxy.prometheus_metrics_server" in launcher[2]
+        assert launcher[2].endswith('& shift 2 && exec litellm "$@"')
     else:
         assert "callbacks" not in settings
-        assert "PROMETHEUS_METRICS_PORT" not in files["env"]
-        assert command[command.index("--host") + 1] == ""
+        assert "PROMETHEUS" not in files["env"]
+        assert service["entrypoint"][4:] == ["litellm"]

@@ -117,23 +117,29 @@ def _queries():
 
 
 def _load(host):
-    """A bounded load through the first gateway, from the first client with its key: LOAD answers of a vLLM model,
-    a model whose provider is down and falls back (a fallback), and one that is down with no fallback of its own
-    (errors, a cooldown once its allowed_fails are spent), also with a request-level fallback that is down too (a
-    failed fallback). Returns the HTTP statuses by model."""
+    """A bounded load through the first gateway, from the first client with its key: LOAD answers of a vLLM model
+    (8 tokens each, so that vLLM measures inter-token latency; every other one streamed, as LiteLLM measures the
+    time to first token of streamed requests only), a model whose provider is down and that falls back (a
+    fallback), and one that is down with no fallback of its own (errors, and a cooldown once its allowed_fails are
+    spent), once more with a request-level fallback that is down too (a failed fallback).
+    Returns the HTTP statuses by model."""
     client = helpers.group_hosts(host, "llm_clients_linux")[0]
     gateway = helpers.group_hosts(host, "llm_gateways")[0]
     model = helpers.inventory_vars(gateway)["litellm_default_model"]
     dead = helpers.dead_models(gateway)
     assert dead, "the lab has a model that is down with no fallback (litellm_extra_models)"
     statuses = {model: [], FALLING_BACK: [], dead[0]: []}
-    for _ in range(LOAD):
-        statuses[model].append(helpers.client_request(client, gateway, model))
-    statuses[FALLING_BACK].append(helpers.client_request(client, gateway, FALLING_BACK))
-    body = {"model": dead[0], "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
+
+    def chat(name, **extra):
+        body = {"model": name, "messages": [{"role": "user", "content": "Count to five."}], "max_tokens": 8, **extra}
+        statuses[name].append(str(helpers.client_chat(client, gateway, body, timeout=60)[0]))
+
+    for index in range(LOAD):
+        chat(model, stream=index % 2 == 1)
+    chat(FALLING_BACK)
     for _ in range(12):
-        statuses[dead[0]].append(str(helpers.client_chat(client, gateway, body, timeout=30)[0]))
-    statuses[dead[0]].append(str(helpers.client_chat(client, gateway, {**body, "fallbacks": dead[:1]}, 30)[0]))
+        chat(dead[0])
+    chat(dead[0], fallbacks=dead[:1])
     return statuses
 
 

@@ -21,6 +21,13 @@ DASHBOARDS = helpers.REPO / "roles" / "monitoring" / "files" / "dashboards"
 UP_SECONDS = 120  # every target up: its first scrapes after the deploy (scrape interval 30 s)
 DATA_SECONDS = 240  # every panel's query: rate() over 5 minutes needs two scrapes after the load's first samples
 LOAD = 10  # requests through a gateway to a vLLM model
+# Series LiteLLM creates only at an event the bounded load cannot cause in the lab: a cooldown (LiteLLM does not cool
+# down a name's only deployment, and the lab's failing models have one each) and a failed fallback (the lab's
+# fallbacks answer; a request's own `fallbacks` did not count as one in the lab run). Their panels may be empty.
+EVENT_ONLY = {
+    "sum by (host, requested_model) (increase(litellm_deployment_failed_fallbacks_total[5m]))",
+    "sum by (host, litellm_model_name) (increase(litellm_deployment_cooled_down_total[5m]))",
+}
 FALLING_BACK = "gpt-4o"  # the lab's model whose provider is unreachable and that falls back (lab/gateways.yml)
 
 
@@ -151,7 +158,10 @@ def test_every_dashboard_panel_has_data_after_a_bounded_load(host):
     deadline = time.monotonic() + DATA_SECONDS
     while True:
         empty = [(d, title, expr) for d, title, expr in queries if not _api(host, "query", query=expr)["result"]]
-        if not empty or time.monotonic() > deadline:
+        if {expr for _d, _title, expr in empty} <= EVENT_ONLY or time.monotonic() > deadline:
             break
         time.sleep(10)
-    assert not empty, f"panels without data ({len(empty)} of {len(queries)}): {empty}"
+    missing = [panel for panel in empty if panel[2] not in EVENT_ONLY]
+    assert not missing, f"panels without data ({len(missing)} of {len(queries)}): {missing}"
+    # the exceptions are panels of the dashboards, not stale names
+    assert {expr for _d, _title, expr in queries} >= EVENT_ONLY

@@ -16,13 +16,16 @@ description:
     its vLLM servers, else C(127.0.0.1); C(vllm_gateway_sources) the tailnet addresses of those gateways.
   - C(litellm_redis_host) and C(litellm_database_host) name the state host (the first of C(llm_state_hosts)), or
     are empty; C(litellm_database_migrate) is true on the first gateway only (it migrates the shared database).
+  - C(litellm_metrics) is true when there is a monitoring host (C(llm_monitoring_hosts)), for which the gateways
+    then serve LiteLLM's Prometheus metrics.
   - C(state_store_bind_address) is the state host's tailnet IPv4 address and C(state_store_sources) the gateways'
     tailnet addresses when there are gateways, else C(127.0.0.1) and none.
   - C(ask_cli_base_url) is the first gateway's URL (C(http://NAME:PORT), its C(litellm_port) or 4000).
   - When there is a monitoring host (C(llm_monitoring_hosts)) and the host is one of the service's,
     C(monitoring_exporter_address) is its tailnet IPv4 address (else C(127.0.0.1)), C(monitoring_sources) the
     monitoring hosts' tailnet addresses and C(monitoring_exporter_ports) the ports they read on it (node exporter,
-    the state host's exporters, vLLM where it listens on the tailnet), else none.
+    the state host's exporters, a gateway's C(litellm_metrics_port) (4001), vLLM where it listens on the tailnet),
+    else none.
   - Addresses come from the hosts' network facts (C(gather_subset=network)); the filter fails naming the host
     whose facts are missing only where an address is needed.
 extends_documentation_fragment:
@@ -38,7 +41,8 @@ options:
     type: str
     required: true
     choices: [vllm_bind_address, vllm_gateway_sources, litellm_redis_host, litellm_database_host,
-              litellm_database_migrate, state_store_bind_address, state_store_sources, ask_cli_base_url,
+              litellm_database_migrate, litellm_metrics, state_store_bind_address, state_store_sources,
+              ask_cli_base_url,
               monitoring_exporter_address, monitoring_sources, monitoring_exporter_ports]
 """
 

@@ -12,7 +12,8 @@ together:
   gateway of the rollout migrates the database;
 - a client talks to the first gateway unless it says otherwise;
 - when there is a monitoring host (llm_monitoring_hosts), every host of the service runs its exporters on its
-  tailnet IPv4 address and lets only the monitoring hosts' tailnet addresses in to them (plugin_utils.monitoring).
+  tailnet IPv4 address and lets only the monitoring hosts' tailnet addresses in to them (plugin_utils.monitoring),
+  and every gateway serves LiteLLM's Prometheus metrics on a port of their own, which is among those ports.
 Addresses come from network facts (tailnet_addresses); a value that needs none is computed without them, so a
 role applied to one host alone, with no groups, works.
 """
@@ -76,6 +77,7 @@ WIRING = {
     "litellm_redis_host": lambda host, groups, hostvars: state_host(groups),
     "litellm_database_host": lambda host, groups, hostvars: state_host(groups),
     "litellm_database_migrate": lambda host, groups, hostvars: _gateways(groups)[:1] in ([], [host]),
+    "litellm_metrics": lambda host, groups, hostvars: bool(groups.get(MONITORING_HOSTS)),
     "state_store_bind_address": lambda host, groups, hostvars: (
         _tailnet_ipv4(host, hostvars) if _is_state_host_for_gateways(host, groups) else "127.0.0.1"
     ),

@@ -4,7 +4,10 @@
 
 The monitoring host (the group llm_monitoring_hosts) runs Prometheus; it reads, over the tailnet, at each host's
 inventory name (its MagicDNS name):
-- LiteLLM's /metrics on every gateway (llm_gateways), at its litellm_port;
+- LiteLLM's /metrics on every gateway (llm_gateways), at its litellm_metrics_port: a port of its own that LiteLLM
+  serves without a key (--prometheus_metrics_port), which firewalld opens to the monitoring hosts alone, while the
+  gateway's port, which the clients reach, keeps refusing their keys on /metrics; a gateway whose inventory sets
+  litellm_metrics to false is not read;
 - vLLM's /metrics of every backend that listens beyond loopback: the local backends of every model host that
   gateways other than itself use (a gateway serving only itself keeps vLLM on loopback, out of reach);
 - node exporter on every host of the service (gateways, model hosts, the state host, the monitoring hosts);
@@ -28,8 +31,8 @@ STATE_HOSTS = "llm_state_hosts"
 NODE_EXPORTER_PORT = 9100
 REDIS_EXPORTER_PORT = 9121
 POSTGRES_EXPORTER_PORT = 9187
-# The gateway's port when its host says none (tailnet.llm.litellm's litellm_port).
-GATEWAY_PORT = 4000
+# The port of the gateway's metrics when its host says none (tailnet.llm.litellm's litellm_metrics_port).
+GATEWAY_METRICS_PORT = 4001
 
 
 def _port(value, where):
@@ -56,6 +59,13 @@ def monitored_hosts(groups):
     return list(dict.fromkeys(host for group in names for host in groups.get(group) or []))
 
 
+def gateway_metrics_port(host, groups, hostvars):
+    """The port of HOST's LiteLLM metrics when HOST is a gateway whose metrics are read, else None."""
+    if host not in (groups.get(GATEWAYS) or []) or hostvars[host].get("litellm_metrics", True) is False:
+        return None
+    return _port(hostvars[host].get("litellm_metrics_port", GATEWAY_METRICS_PORT), f"host {host}: litellm_metrics_port")
+
+
 def vllm_scraped(host, groups):
     """Whether the monitoring host can read HOST's vLLM servers: they listen on the tailnet only when gateways
     other than HOST use them (tailnet.llm.fleet's vllm_bind_address)."""
@@ -69,11 +79,9 @@ def scrape_targets(groups, hostvars):
     """
     jobs = {}
     litellm = [
-        {
-            "targets": [_target(h, _port(hostvars[h].get("litellm_port", GATEWAY_PORT), f"host {h}: litellm_port"))],
-            "labels": {"host": h},
-        }
+        {"targets": [_target(h, port)], "labels": {"host": h}}
         for h in groups.get(GATEWAYS) or []
+        if (port := gateway_metrics_port(h, groups, hostvars)) is not None
     ]
     vllm = []
     for h in dict.fromkeys([*(groups.get(MODEL_HOSTS) or []), *(groups.get(GATEWAYS) or [])]):
@@ -99,13 +107,15 @@ def scrape_targets(groups, hostvars):
 
 
 def exporter_ports(host, groups, hostvars):
-    """The TCP ports (as PORT/tcp) on HOST that the monitoring hosts read: node exporter, and the state host's
-    exporters, and the vLLM servers that listen on the tailnet. LiteLLM's port is open to the tailnet already."""
+    """The TCP ports (as PORT/tcp) on HOST that the monitoring hosts read: node exporter, the state host's
+    exporters, a gateway's LiteLLM metrics port, and the vLLM servers that listen on the tailnet."""
     if host not in monitored_hosts(groups):
         return []
     ports = [NODE_EXPORTER_PORT]
     if host in (groups.get(STATE_HOSTS) or []):
         ports += [REDIS_EXPORTER_PORT, POSTGRES_EXPORTER_PORT]
+    if (metrics_port := gateway_metrics_port(host, groups, hostvars)) is not None:
+        ports.append(metrics_port)
     if vllm_scraped(host, groups):
         ports += [
             _port(b.get("port"), f"host {host}: vllm_backends ({b.get('name')}).port")

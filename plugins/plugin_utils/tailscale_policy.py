@@ -7,6 +7,9 @@ same facts the roles deploy:
 - clients (`llm_clients`) reach the gateways' LiteLLM port, nothing else;
 - gateways (`llm_gateways`) reach the model hosts' vLLM ports and the state host's Redis and PostgreSQL ports,
   nothing else;
+- the monitoring hosts (`llm_monitoring_hosts`) reach the exporter ports of every host they read (node exporter,
+  the state host's exporters, the gateways' LiteLLM metrics port, vLLM's ports), the ports plugin_utils.monitoring
+  gives the firewall, nothing else;
 - the operators (users, groups or autogroups) reach SSH (22) on every host of the collection;
 - the subnet routes and exit nodes the inventory declares (`tailscale_advertise_routes`,
   `tailscale_advertise_exit_node`) are auto-approved for the advertising host's tags.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import GATEWAYS, MODEL_HOSTS, local_backends
+from ansible_collections.tailnet.llm.plugins.plugin_utils.monitoring import MONITORING_HOSTS, exporter_ports
 
 STATE_HOSTS, CLIENTS = "llm_state_hosts", "llm_clients"
 # Inventory group -> tag name (without `tag:`), in the order hosts list their tags.
@@ -33,6 +37,7 @@ ROLE_TAGS = {
     MODEL_HOSTS: "llm-model-host",
     STATE_HOSTS: "llm-state-host",
     CLIENTS: "llm-client",
+    MONITORING_HOSTS: "llm-monitoring-host",
 }
 # The roles' defaults, for hosts whose inventory does not set them (tests/unit checks they match the roles').
 DEFAULT_LITELLM_PORT = 4000
@@ -75,7 +80,25 @@ def _role_ports(groups, hostvars):
     for h in groups.get(STATE_HOSTS, []):
         redis = hostvars[h].get("state_store_redis_port", DEFAULT_REDIS_PORT)
         state |= {_port(redis, f"host {h}: state_store_redis_port"), POSTGRESQL_PORT}
-    return {GATEWAYS: sorted(gateway), MODEL_HOSTS: sorted(vllm), STATE_HOSTS: sorted(state), CLIENTS: []}
+    return {
+        GATEWAYS: sorted(gateway),
+        MODEL_HOSTS: sorted(vllm),
+        STATE_HOSTS: sorted(state),
+        CLIENTS: [],
+        MONITORING_HOSTS: [],
+    }
+
+
+def _exporter_ports(groups, hostvars):
+    """{group: sorted TCP ports the monitoring hosts read on that role's hosts}, none without a monitoring host."""
+    if not groups.get(MONITORING_HOSTS):
+        return {group: [] for group in ROLE_TAGS}
+    return {
+        group: sorted(
+            {int(spec.split("/")[0]) for h in groups.get(group, []) for spec in exporter_ports(h, groups, hostvars)}
+        )
+        for group in ROLE_TAGS
+    }
 
 
 def _principals(values, var, allow_tags=False):
@@ -127,16 +150,16 @@ def _reachable(grants, src, dst):
     return ports
 
 
-def _tests(grants, groups, ports, operators):
+def _tests(grants, groups, ports, operators, exported):
     """Accept and deny cases for every role that sends traffic, and SSH for the operators.
 
     A deny case `tag:T:p` is only written when no host carrying T is reachable at p through another of its tags
     (a host in two roles is one device with both tags): Tailscale would evaluate it against that device.
     """
     present = [g for g in ROLE_TAGS if groups.get(g)]
-    known = sorted({SSH_PORT, *(p for g in present for p in ports[g])})
+    known = sorted({SSH_PORT, *(p for g in present for p in ports[g] + exported[g])})
     tests = []
-    for src_group in (CLIENTS, GATEWAYS):
+    for src_group in (CLIENTS, GATEWAYS, MONITORING_HOSTS):
         if src_group not in present:
             continue
         src = tag(ROLE_TAGS[src_group])
@@ -193,6 +216,16 @@ def tailscale_policy(groups, hostvars, tag_owners, operators):
     grant(CLIENTS, GATEWAYS, client, gateway)
     grant(GATEWAYS, MODEL_HOSTS, gateway, model)
     grant(GATEWAYS, STATE_HOSTS, gateway, state)
+    exported = _exporter_ports(groups, hostvars)
+    for dst_group in ROLE_TAGS:
+        if MONITORING_HOSTS in present and dst_group in present and exported[dst_group]:
+            grants.append(
+                {
+                    "src": [tag(ROLE_TAGS[MONITORING_HOSTS])],
+                    "dst": [tag(ROLE_TAGS[dst_group])],
+                    "ip": [f"tcp:{p}" for p in exported[dst_group]],
+                }
+            )
     if present:
         everyone = [tag(ROLE_TAGS[g]) for g in ROLE_TAGS if g in present]
         grants.append({"src": operators, "dst": everyone, "ip": [f"tcp:{SSH_PORT}"]})
@@ -201,5 +234,5 @@ def tailscale_policy(groups, hostvars, tag_owners, operators):
     approvers = _auto_approvers(groups, hostvars)
     if approvers:
         policy["autoApprovers"] = approvers
-    policy["tests"] = _tests(grants, groups, ports, operators)
+    policy["tests"] = _tests(grants, groups, ports, operators, exported)
     return policy

@@ -91,12 +91,10 @@ def test_the_rendered_configuration_is_valid_for_the_labs_inventory(promtool, am
     targets = scrape_targets(groups, hostvars)
     assert set(targets) == {"litellm", "vllm", "node", "redis", "postgresql"}
     shutil.copy(RULES, tmp_path / "rules.yml")
-    (tmp_path / "key").write_text("a key")
     variables = {
         **DEBIAN,
         "monitoring_scrape_targets": targets,
         "__monitoring_rules_file": str(tmp_path / "rules.yml"),
-        "__monitoring_litellm_key_file": str(tmp_path / "key"),
         "monitoring_alertmanager_receivers": [{"name": "ops", "webhook_configs": [{"url": "http://127.0.0.1:5001/"}]}],
     }
     files = helpers.render(

@@ -8,7 +8,7 @@ from tailscale_api import Policy, PolicyError
 
 OPERATORS = ["alice@example.com", "autogroup:admin"]
 ALL_PORTS = range(1, 65536)
-TAGS = ["tag:llm-gateway", "tag:llm-model-host", "tag:llm-state-host", "tag:llm-client"]
+TAGS = ["tag:llm-gateway", "tag:llm-model-host", "tag:llm-state-host", "tag:llm-client", "tag:llm-monitoring-host"]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_the_lab_inventory_is_what_the_test_expects():
     assert groups["llm_model_hosts"] == ["akira", "wintermute"]
     assert groups["llm_state_hosts"] == ["tessier"]
     assert groups["llm_clients"] == ["motoko", "armitage"]
+    assert groups["llm_monitoring_hosts"] == ["tessier"]
 
 
 def test_the_policy_passes_its_own_tests(lab):
@@ -49,6 +50,17 @@ def test_a_gateway_reaches_the_model_hosts_vllm_ports_and_the_state_hosts_ports_
         ("tag:llm-state-host", 5432),  # PostgreSQL
     }
     assert reachable(lab, "tag:llm-gateway", "udp") == set()
+
+
+def test_the_monitoring_host_reaches_the_exporter_ports_and_nothing_else(lab):
+    """tessier, also the state host, reads node exporter everywhere, the gateways' metrics port, vLLM where the
+    gateways reach it, and its own Redis and PostgreSQL exporters (one device: both tags)."""
+    on_gateways_and_model_hosts = {9100, 4001, 8000, 8001}  # akira is both; kaneda, wintermute one each
+    assert reachable(lab, "tag:llm-monitoring-host") == {
+        *((tag, port) for tag in ("tag:llm-gateway", "tag:llm-model-host") for port in on_gateways_and_model_hosts),
+        *((tag, port) for tag in ("tag:llm-state-host", "tag:llm-monitoring-host") for port in (9100, 9121, 9187)),
+    }
+    assert reachable(lab, "tag:llm-monitoring-host", "udp") == set()
 
 
 def test_model_and_state_hosts_reach_nothing(lab):

@@ -110,6 +110,7 @@ def test_first_run_applies_second_changes_nothing_hand_written_text_kept(tailsca
         "tag:llm-gateway",
         "tag:llm-model-host",
         "tag:llm-state-host",
+        "tag:llm-monitoring-host",
         "tag:llm-client",
     }
     assert text.count("// BEGIN tailnet.llm managed") == text.count("// END tailnet.llm managed") == 3

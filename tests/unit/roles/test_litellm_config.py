@@ -380,3 +380,46 @@ def test_in_database_mode_the_hook_names_whom_litellm_charges(tmp_path):
     settings = {host: yaml.safe_load(rendered[f"config-{host}"])["general_settings"] for host in ("none", "tessier")}
     assert "apply_user_budget_to_team_keys" not in settings["none"]
     assert settings["tessier"]["apply_user_budget_to_team_keys"] is True
+
+
+@pytest.mark.parametrize("metrics", [False, True])
+def test_metrics_are_served_on_their_own_port(tmp_path, metrics):
+    """With litellm_metrics (by default: a monitoring host exists, tests/unit/plugins/filter/test_scrape_targets.py),
+    the prometheus callback is on, the proxy writes its samples into PROMETHEUS_MULTIPROC_DIR and LiteLLM's metrics
+    server, started first in the same container, serves them on litellm_metrics_port; the proxy keeps its own
+    address (every one); /metrics on the gateway's port keeps asking for a key."""
+    variables = {
+        "litellm_metrics": metrics,
+        "litellm_backends": BACKENDS[:1],
+        "litellm_env_secrets": {"LITELLM_MASTER_KEY": SECRET},
+        "litellm_metrics_port": 4101,
+        "compose_service_env": "{{ __litellm_env }}",
+        "__compose_service_env_volume": "./.env:/app/.env:ro,z",
+        "__compose_service_entrypoint": ["sh", "-c", 'exec "$@"', "sh"],
+    }
+    env_template = helpers.REPO / "roles" / "compose_service" / "templates" / "env.j2"
+    files = helpers.render(
+        "litellm",
+        {
+            "config": ("config.yaml.j2", variables),
+            "env": (env_template, variables),
+            "compose": ("docker-compose.yml.j2", variables),
+        },
+        tmp_path,
+    )
+    settings = yaml.safe_load(files["config"])["litellm_settings"]
+    service = yaml.safe_load(files["compose"])["services"]["litellm"]
+    assert service["command"][service["command"].index("--host") + 1] == ""
+    if metrics:
+        assert settings["callbacks"] == ["prometheus"]
+        assert settings["require_auth_for_metrics_endpoint"] is True
+        assert "PROMETHEUS_MULTIPROC_DIR=/tmp/litellm-prometheus" in files["env"].splitlines()
+        launcher = service["entrypoint"][4:]
+        assert launcher[:2] == ["sh", "-c"]
+        assert launcher[3:] == ["litellm", "0.0.0.0", "4101"]
+        assert "litellm.proxy.prometheus_metrics_server" in launcher[2]
+        assert launcher[2].endswith('& shift 2 && exec litellm "$@"')
+    else:
+        assert "callbacks" not in settings
+        assert "PROMETHEUS" not in files["env"]
+        assert service["entrypoint"][4:] == ["litellm"]

@@ -4,9 +4,8 @@ import helpers
 import yaml
 from ansible_collections.tailnet.llm.plugins.plugin_utils import monitoring
 
-KEY = "sk-metrics-key-never-in-a-file-but-its-own"
 TARGETS = {
-    "litellm": [{"targets": ["akira:4000"], "labels": {"host": "akira"}}],
+    "litellm": [{"targets": ["akira:4001"], "labels": {"host": "akira"}}],
     "vllm": [{"targets": ["wintermute:8000"], "labels": {"host": "wintermute", "backend": "w1"}}],
     "node": [{"targets": ["akira:9100"], "labels": {"host": "akira"}}],
 }
@@ -14,10 +13,10 @@ DEBIAN = yaml.safe_load((helpers.REPO / "roles/monitoring/vars/Debian.yml").read
 
 
 def _vars(**extra):
-    return {**DEBIAN, "monitoring_scrape_targets": TARGETS, "monitoring_secrets": {"LITELLM_METRICS_KEY": KEY}, **extra}
+    return {**DEBIAN, "monitoring_scrape_targets": TARGETS, **extra}
 
 
-def test_prometheus_reads_the_inventory_targets_with_the_key_from_its_file(tmp_path):
+def test_prometheus_reads_the_inventory_targets_and_no_key(tmp_path):
     files = helpers.render(
         "monitoring",
         {
@@ -32,16 +31,13 @@ def test_prometheus_reads_the_inventory_targets_with_the_key_from_its_file(tmp_p
     assert list(jobs) == ["prometheus", "alertmanager", "litellm", "vllm", "node"]
     for name, static_configs in TARGETS.items():
         assert jobs[name]["static_configs"] == static_configs
-    assert jobs["litellm"]["authorization"] == {
-        "type": "Bearer",
-        "credentials_file": "/etc/prometheus/litellm-metrics.key",
-    }
-    assert "authorization" not in jobs["vllm"]
-    assert "authorization" not in jobs["node"]
+    # the gateways' metrics port answers /metrics/ without a key (its /metrics is a redirect)
+    assert jobs["litellm"]["metrics_path"] == "/metrics/"
+    assert all("metrics_path" not in jobs[name] for name in ("vllm", "node"))
+    assert all("authorization" not in job for job in jobs.values())
     assert config["rule_files"] == ["/etc/prometheus/rules/tailnet-llm.rules.yml"]
     assert "--storage.tsdb.retention.time=30d" in files["args"]
     assert "--web.listen-address=127.0.0.1:9090" in files["args"]
-    assert all(KEY not in text for text in files.values())
 
 
 def test_alertmanager_logs_only_by_default_and_sends_every_alert_to_each_receiver(tmp_path):
@@ -109,8 +105,6 @@ def test_bad_input_fails_before_any_change(tmp_path):
         "monitoring",
         "validate.yml",
         {
-            "no-key": _vars(monitoring_secrets={}),
-            "no-key-no-gateway": _vars(monitoring_secrets={}, monitoring_scrape_targets={"node": TARGETS["node"]}),
             "receiver-without-name": _vars(monitoring_alertmanager_receivers=[{"webhook_configs": []}]),
             "receiver-log": _vars(monitoring_alertmanager_receivers=[{"name": "ops"}, {"name": "log"}]),
             "receiver-twice": _vars(monitoring_alertmanager_receivers=[{"name": "ops"}, {"name": "ops"}]),
@@ -118,11 +112,6 @@ def test_bad_input_fails_before_any_change(tmp_path):
         },
         tmp_path,
     )
-    assert checked["no-key"] == (
-        "host localhost: monitoring_secrets must hold LITELLM_METRICS_KEY, the key Prometheus sends to read the"
-        " gateways' /metrics (LiteLLM asks for one), since there are gateways to read (akira)"
-    )
-    assert checked["no-key-no-gateway"] is None
     assert checked["receiver-without-name"].startswith(
         "host localhost: monitoring_alertmanager_receivers[0] must be a mapping with a name other than `log`"
     )
@@ -136,3 +125,5 @@ def test_the_roles_ports_are_the_ones_prometheus_is_pointed_at():
     assert role_vars["__monitoring_node_exporter_port"] == monitoring.NODE_EXPORTER_PORT
     assert role_vars["__monitoring_redis_exporter_port"] == monitoring.REDIS_EXPORTER_PORT
     assert role_vars["__monitoring_postgres_exporter_port"] == monitoring.POSTGRES_EXPORTER_PORT
+    litellm_defaults = yaml.safe_load((helpers.REPO / "roles/litellm/defaults/main.yml").read_text())
+    assert litellm_defaults["litellm_metrics_port"] == monitoring.GATEWAY_METRICS_PORT

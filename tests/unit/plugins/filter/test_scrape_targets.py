@@ -31,7 +31,7 @@ HOSTVARS = {
         **_facts("100.64.10.2"),
     },
     "wintermute": {"vllm_backends": [_backend("w1"), _backend("w2", 8001)], **_facts("100.64.10.3")},
-    "kaneda": {"litellm_port": 4100, **_facts("100.64.10.4")},
+    "kaneda": {"litellm_port": 4100, "litellm_metrics_port": 4101, **_facts("100.64.10.4")},
     "tessier": _facts("100.64.10.6"),
     "motoko": _facts("100.64.10.7"),
     "molly": _facts("100.64.10.9"),
@@ -51,8 +51,8 @@ def fleet():
 def test_every_part_of_the_service_is_read_at_its_inventory_name(scrape_targets):
     assert scrape_targets(GROUPS, HOSTVARS) == {
         "litellm": [
-            {"targets": ["akira:4000"], "labels": {"host": "akira"}},
-            {"targets": ["kaneda:4100"], "labels": {"host": "kaneda"}},
+            {"targets": ["akira:4001"], "labels": {"host": "akira"}},
+            {"targets": ["kaneda:4101"], "labels": {"host": "kaneda"}},
         ],
         # akira's local backend only (tachikoma is another host's server); both of wintermute's
         "vllm": [
@@ -74,7 +74,7 @@ def test_a_lone_gateway_keeps_vllm_on_loopback_out_of_reach(scrape_targets):
     """The runbook's inventory: akira alone serves its own vLLM on loopback; no vllm job, no state jobs."""
     groups = {"llm_gateways": ["akira"], "llm_monitoring_hosts": ["molly"]}
     assert scrape_targets(groups, HOSTVARS) == {
-        "litellm": [{"targets": ["akira:4000"], "labels": {"host": "akira"}}],
+        "litellm": [{"targets": ["akira:4001"], "labels": {"host": "akira"}}],
         "node": [
             {"targets": ["akira:9100"], "labels": {"host": "akira"}},
             {"targets": ["molly:9100"], "labels": {"host": "molly"}},
@@ -83,8 +83,8 @@ def test_a_lone_gateway_keeps_vllm_on_loopback_out_of_reach(scrape_targets):
 
 
 def test_a_bad_port_names_the_host_and_variable(scrape_targets):
-    hostvars = {**HOSTVARS, "kaneda": {"litellm_port": "http"}}
-    with pytest.raises(AnsibleFilterError, match=r"host kaneda: litellm_port is 'http': it must be a port number"):
+    hostvars = {**HOSTVARS, "kaneda": {"litellm_metrics_port": "http"}}
+    with pytest.raises(AnsibleFilterError, match=r"host kaneda: litellm_metrics_port is 'http': it must be a port"):
         scrape_targets(GROUPS, hostvars)
     hostvars = {**HOSTVARS, "wintermute": {"vllm_backends": [_backend("w1", port=0)]}}
     with pytest.raises(AnsibleFilterError, match=r"host wintermute: vllm_backends \(w1\)\.port is 0"):
@@ -95,10 +95,20 @@ def test_exporters_listen_on_the_tailnet_for_the_monitoring_host_only(fleet):
     assert fleet("tessier", GROUPS, HOSTVARS, "monitoring_exporter_address") == "100.64.10.6"
     assert fleet("tessier", GROUPS, HOSTVARS, "monitoring_sources") == ["100.64.10.9"]
     assert fleet("tessier", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "9121/tcp", "9187/tcp"]
-    # vLLM's ports where it listens on the tailnet (gateways other than akira use akira's)
-    assert fleet("akira", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "8000/tcp"]
+    # a gateway's metrics port; vLLM's ports where it listens on the tailnet (gateways other than akira use akira's)
+    assert fleet("akira", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "4001/tcp", "8000/tcp"]
     assert fleet("wintermute", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "8000/tcp", "8001/tcp"]
-    assert fleet("kaneda", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp"]
+    assert fleet("kaneda", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "4101/tcp"]
+
+
+def test_gateways_serve_their_metrics_when_there_is_a_monitoring_host(fleet, scrape_targets):
+    assert fleet("kaneda", GROUPS, HOSTVARS, "litellm_metrics") is True
+    groups = {name: hosts for name, hosts in GROUPS.items() if name != "llm_monitoring_hosts"}
+    assert fleet("kaneda", groups, HOSTVARS, "litellm_metrics") is False
+    # a gateway whose inventory turns them off is neither read nor opened to the monitoring host
+    hostvars = {**HOSTVARS, "kaneda": {**HOSTVARS["kaneda"], "litellm_metrics": False}}
+    assert scrape_targets(GROUPS, hostvars)["litellm"] == [{"targets": ["akira:4001"], "labels": {"host": "akira"}}]
+    assert fleet("kaneda", GROUPS, hostvars, "monitoring_exporter_ports") == ["9100/tcp"]
 
 
 def test_without_a_monitoring_host_exporters_stay_on_loopback(fleet):

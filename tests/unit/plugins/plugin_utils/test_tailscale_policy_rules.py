@@ -47,6 +47,7 @@ def test_one_tag_per_role_owned_by_the_tag_owners():
         "tag:llm-model-host": OWNERS,
         "tag:llm-state-host": OWNERS,
         "tag:llm-client": OWNERS,
+        "tag:llm-monitoring-host": OWNERS,
     }
 
 
@@ -105,6 +106,32 @@ def test_no_deny_case_for_a_port_a_host_answers_through_another_of_its_tags():
     gateway = next(t for t in tests if t["src"] == "tag:llm-gateway" and t["proto"] == "tcp")
     assert "tag:llm-gateway:8000" not in gateway["deny"]
     assert "tag:llm-gateway:4000" in gateway["deny"]
+
+
+def test_the_monitoring_host_reaches_the_exporters_it_reads_and_nobody_else_does():
+    """The ports plugin_utils.monitoring gives each host's firewall, granted to the monitoring host's tag alone."""
+    groups = {**GROUPS, "llm_monitoring_hosts": ["tessier"]}
+    hostvars = {**HOSTVARS, "kaneda": {"litellm_metrics_port": 4101}}
+    policy = tailscale_policy(groups, hostvars, OWNERS, OPERATORS)
+    grants = _grants(policy)
+    # akira: node exporter, its metrics port and the vLLM ports the other gateway uses; kaneda: its own metrics port
+    assert grants[("tag:llm-monitoring-host", ("tag:llm-gateway",))] == [
+        "tcp:4001", "tcp:4101", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
+    assert grants[("tag:llm-monitoring-host", ("tag:llm-model-host",))] == [
+        "tcp:4001", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
+    assert grants[("tag:llm-monitoring-host", ("tag:llm-state-host",))] == ["tcp:9100", "tcp:9121", "tcp:9187"]
+    assert grants[("tag:llm-monitoring-host", ("tag:llm-monitoring-host",))] == ["tcp:9100", "tcp:9121", "tcp:9187"]
+    assert not [g for g in policy["grants"] if "tag:llm-client" in g["dst"] and g["src"] != OPERATORS]
+    tests = policy["tests"]
+    client = next(t for t in tests if t["src"] == "tag:llm-client" and t["proto"] == "tcp")
+    assert {"tag:llm-gateway:4001", "tag:llm-gateway:9100", "tag:llm-state-host:9121"} <= set(client["deny"])
+    monitoring = next(t for t in tests if t["src"] == "tag:llm-monitoring-host" and t["proto"] == "tcp")
+    assert {"tag:llm-gateway:4001", "tag:llm-model-host:8000", "tag:llm-state-host:9187"} <= set(monitoring["accept"])
+    assert {"tag:llm-gateway:22", "tag:llm-state-host:6379"} <= set(monitoring["deny"])
+    # without a monitoring host, no grant to its tag
+    assert not [
+        g for g in tailscale_policy(GROUPS, HOSTVARS, OWNERS, OPERATORS)["grants"] if "monitoring" in g["src"][0]
+    ]
 
 
 def test_autogroup_operators_get_no_test():

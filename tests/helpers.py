@@ -408,12 +408,18 @@ USER_KEY_DIR = _ASK_CLI_VARS["__ask_cli_user_key_dir"]
 
 def client_callers(host):
     """Who calls the gateways from the client HOST, with which key and limits, as the collection derives it from the
-    inventory (plugin_utils.clients.client_callers); with each caller's key file on HOST as `key_file`."""
+    inventory (plugin_utils.clients.client_callers); with each caller's key file on HOST as `key_file` and its own
+    budget (llm_client_budget, or the user's entry's `budget`; None without) as `budget`."""
     from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import client_callers
 
     hostvars = inventory_vars(host)
+    budgets = {user["name"]: user.get("budget") for user in hostvars.get("llm_client_users") or []}
     return [
-        {**caller, "key_file": f"{USER_KEY_DIR}/{caller['user']}" if caller["user"] else CLIENT_KEY_FILE}
+        {
+            **caller,
+            "key_file": f"{USER_KEY_DIR}/{caller['user']}" if caller["user"] else CLIENT_KEY_FILE,
+            "budget": budgets.get(caller["user"]) if caller["user"] else hostvars.get("llm_client_budget"),
+        }
         for caller in client_callers(hostvars["inventory_hostname"], hostvars)
     ]
 

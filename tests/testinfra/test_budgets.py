@@ -23,11 +23,8 @@ def _budgeted(host):
     """(client host, caller) of the first caller of llm_clients with a budget of its own, and a model it may call
     that costs something (priced in its vllm_backends entry)."""
     for client in helpers.group_hosts(host, "llm_clients_linux"):
-        budgets = {
-            user["name"]: user.get("budget") for user in helpers.inventory_vars(client).get("llm_client_users", [])
-        }
         for caller in helpers.client_callers(client):
-            if caller["user"] and budgets.get(caller["user"]):
+            if caller["user"] and caller["budget"]:
                 return client, caller
     pytest.fail("no user of a client in the inventory has a budget: the lab must exercise one")
 

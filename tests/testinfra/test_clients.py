@@ -82,8 +82,9 @@ def test_the_requests_per_minute_are_counted_across_the_gateways(host):
 
 
 def _users(host):
-    """The users the client lists, as callers of the gateways (helpers.client_callers)."""
-    return [caller for caller in helpers.client_callers(host) if caller["user"]]
+    """The users the client lists, as callers of the gateways (helpers.client_callers), but those with a budget of
+    their own: test_budgets.py spends it, and a spent budget refuses every request."""
+    return [caller for caller in helpers.client_callers(host) if caller["user"] and not caller["budget"]]
 
 
 def _digest(text):

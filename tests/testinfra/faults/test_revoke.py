@@ -39,10 +39,12 @@ def _deploy_gateways(host, tmp_path, revoked):
 
 
 def _callers(host):
-    """(name on the gateways, client host, key file, a model it may call) of each caller from the client HOST."""
+    """(name on the gateways, client host, key file, a model it may call) of each caller from the client HOST, but
+    those with a budget of their own (test_budgets.py spends it, and a spent budget refuses every request)."""
     return [
         (caller["name"], host, caller["key_file"], (caller["models"] or ["default"])[0])
         for caller in helpers.client_callers(host)
+        if not caller["budget"]
     ]
 
 

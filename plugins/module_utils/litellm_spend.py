@@ -79,7 +79,7 @@ def logs(gateway, begin, stop):
 def aggregate(rows):
     """{total, requests, clients, users, teams, models}: each group maps a name to {spend, requests}, the logs
     without one (a request of the master key, a caller of no team) left out of that group."""
-    report = {"total": 0.0, "requests": 0, **{group: {} for group, _ in GROUPS}}
+    report = {"total": 0.0, "requests": 0, **{group: {} for group, _field in GROUPS}}
     for row in rows:
         spend = float(row.get("spend") or 0)
         report["total"] += spend
@@ -99,10 +99,10 @@ def lines(report, begin, stop):
         f"Spend from {begin:%Y-%m-%d %H:%M} to {stop:%Y-%m-%d %H:%M} UTC: "
         f"{report['total']:.2f} USD in {report['requests']} requests"
     ]
-    for group, _ in GROUPS:
+    for group, _field in GROUPS:
         entries = sorted(report[group].items(), key=lambda item: (-item[1]["spend"], item[0]))
         text.append(f"{group}:" + ("" if entries else " none"))
-        width = max((len(name) for name, _ in entries), default=0)
+        width = max((len(name) for name, _total in entries), default=0)
         text.extend(
             f"  {name:<{width}}  {entry['spend']:10.2f} USD  {entry['requests']:6d} requests" for name, entry in entries
         )

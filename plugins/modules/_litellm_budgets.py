@@ -56,8 +56,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what it would create, update and delete, and writes nothing.
   diff_mode:
     support: full
+    description: Each budget before and after.
 author:
   - tailnet.llm maintainers (@tailnet-llm)
 """

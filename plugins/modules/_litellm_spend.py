@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: _litellm_spend
 short_description: Spend per client, user, team and model over a period, from a LiteLLM gateway (internal)
 description:
-  - Internal to the collection (the playbook P(tailnet.llm.spend#playbook) runs it); its options may change in any
+  - Internal to the collection (the playbook C(tailnet.llm.spend) runs it); its options may change in any
     release.
   - Reads the spend logs of a LiteLLM gateway in database mode between two times (C(/spend/logs/v2), with the master
     key) and adds them up per client host (LiteLLM's user), user of a client (customer, C(HOST/USER)), team and model.
@@ -46,8 +46,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads only, in check mode too.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff.
 author:
   - tailnet.llm maintainers (@tailnet-llm)
 """

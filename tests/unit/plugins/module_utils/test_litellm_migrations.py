@@ -30,8 +30,8 @@ def test_migrations_are_the_folders_with_a_migration_sql_in_name_order(tmp_path)
     (tmp_path / "migration_lock.toml").write_text('provider = "postgresql"\n')
     (tmp_path / "20260101_empty").mkdir()
     found = migrations(str(tmp_path))
-    assert [name for name, _, _ in found] == ["20240101_a", "20250101_b", "20250326162113_baseline with spaces"]
-    _, path, checksum = found[0]
+    assert [entry[0] for entry in found] == ["20240101_a", "20250101_b", "20250326162113_baseline with spaces"]
+    path, checksum = found[0][1:]
     assert path == str(tmp_path / "20240101_a" / "migration.sql")
     assert checksum == hashlib.sha256(b"-- 20240101_a\n").hexdigest()  # Prisma's checksum: the file's SHA-256
 
@@ -59,7 +59,7 @@ def test_recorded_rows_say_what_is_applied_and_what_failed():
 def test_pending_are_those_not_applied_and_a_failed_one_blocks_them_all():
     shipped = [(name, f"/m/{name}/migration.sql", "x") for name in ["1_done", "2_new", "3_rolled_back"]]
     rows = parse_recorded("1_done|t|f|x\n3_rolled_back|f|t|x\n")
-    assert [name for name, _, _ in plan(shipped, rows)] == ["2_new", "3_rolled_back"]
+    assert [entry[0] for entry in plan(shipped, rows)] == ["2_new", "3_rolled_back"]
     assert plan(shipped, parse_recorded("1_done|t|f|x\n2_new|t|f|x\n3_rolled_back|t|f|x\n")) == []
     with pytest.raises(MigrationError, match=r"^migration 2_new failed in an earlier run .*resolve .* 2_new\)"):
         plan(shipped, parse_recorded("1_done|t|f|x\n2_new|f|f|x\n"))

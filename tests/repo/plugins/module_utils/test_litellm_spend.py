@@ -68,10 +68,10 @@ def test_every_page_is_read_and_a_log_seen_twice_counts_once():
 
     with loopback.http_stub(answer) as url:
         result = spend(Gateway(url, "sk-master"), start="2026-11-01", end="2026-11-30")
-    assert [path for path, _, _ in seen] == ["/spend/logs/v2"] * 2
+    assert [request[0] for request in seen] == ["/spend/logs/v2"] * 2
     assert seen[0][1]["start_date"] == ["2026-11-01 00:00:00"]
     assert seen[0][1]["end_date"] == ["2026-11-30 23:59:59"]
-    assert {auth for _, _, auth in seen} == {"Bearer sk-master"}
+    assert {request[2] for request in seen} == {"Bearer sk-master"}
     report = result["spend"]
     assert (report["total"], report["requests"]) == (1500 * 0.5 + 3.0, 1502)
     assert report["clients"] == {"motoko": {"spend": 750.0, "requests": 1500}, "batou": {"spend": 2.0, "requests": 1}}

@@ -211,8 +211,12 @@ bench-client-key: install test-servers ## What the auth hook of per-client keys 
 	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/client_key_bench.py
 
 .PHONY: bench-budgets
-bench-budgets: install test-servers ## Syncing 100 clients with budgets into LiteLLM's database (loopback PostgreSQL), twice
+bench-budgets: install test-servers database-tests ## Syncing 100 clients with budgets into LiteLLM's database (loopback PostgreSQL), twice
 	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/budgets_bench.py
+
+.PHONY: bench-database
+bench-database: install test-servers database-tests ## Latency database mode adds to a client's request, against the hook alone (loopback PostgreSQL)
+	PYTHONPATH=tests:tests/servers:build/collections $(BIN)/python benchmarks/database_bench.py
 
 .PHONY: bench-load
 bench-load: install ## Requests per second and latency through the lab's gateway, one-host vs two-host model (make lab first)

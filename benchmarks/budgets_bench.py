@@ -56,25 +56,11 @@ def _teams(clients):
     ]
 
 
-def test_sync_a_hundred_clients(postgres, migrate, prisma_client, tmp_path):
-    url = postgres.database("litellm_bench")
-    assert migrate(url).returncode == 0
-    pythonpath, _, launcher = prisma_client
-    config = tmp_path / "config.yaml"
-    config.write_text("model_list: []\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n")
-    env = {
-        "LITELLM_MASTER_KEY": budgets_test.MASTER,
-        "DATABASE_URL": url,
-        "PRISMA_QUERY_ENGINE_BINARY": str(launcher),
-        "PYTHONPATH": str(pythonpath),
-        "DISABLE_SCHEMA_UPDATE": "true",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    }
-    port = conftest.helpers.free_port()
-    clients = _clients()
-    with conftest.loopback.litellm_with_config(config, env, tmp_path, port=port):
-        inventory = budgets_test._inventory(port, clients)
-        inventory["all"]["vars"]["llm_teams"] = _teams(clients)
+def test_sync_a_hundred_clients(callers_gateway, tmp_path):
+    clients, master = _clients(), budgets_test.MASTER
+    teams = _teams(clients)
+    with callers_gateway(tmp_path, clients, teams, master, database="litellm_bench") as port:
+        inventory = budgets_test.gateway_inventory(port, master, clients, teams)
         seconds = {}
         for run in ("first", "second"):
             code, result, output, seconds[run] = budgets_test.run_sync(tmp_path, inventory)

@@ -50,6 +50,60 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+class PlaybookRun:
+    """One ansible-playbook run: its exit code, whole output (stdout and stderr), seconds and, with the
+    ansible.posix.json callback, its report."""
+
+    def __init__(self, proc, seconds):
+        self.returncode = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.seconds = seconds
+        start = proc.stdout.find("{")
+        try:
+            self.report = json.loads(proc.stdout[start:]) if start >= 0 else {}
+        except ValueError:
+            self.report = {}
+
+    def results(self):
+        """{host: {task name: the host's result}} over every play of the report."""
+        hosts = {}
+        for play in self.report.get("plays", []):
+            for task in play["tasks"]:
+                for host, result in task["hosts"].items():
+                    hosts.setdefault(host, {})[task["task"]["name"]] = result
+        return hosts
+
+    def result(self, host, task_suffix):
+        """HOST's result of the task whose name ends with TASK_SUFFIX, or None."""
+        return next((r for name, r in self.results().get(host, {}).items() if name.endswith(task_suffix)), None)
+
+    def failures(self):
+        """'host: task: message' of every failed task."""
+        return [
+            f"{host}: {name}: {result.get('msg')}"
+            for host, tasks in self.results().items()
+            for name, result in tasks.items()
+            if result.get("failed")
+        ]
+
+
+def ansible_playbook(*args, cwd=REPO, timeout=900, env=None, **variables):
+    """ansible-playbook ARGS in its own process, from CWD, with the JSON callback: a PlaybookRun. ENV is the whole
+    environment (by default ansible_env()); VARIABLES are added to it (ANSIBLE_STDOUT_CALLBACK to read the plain
+    output)."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), *map(str, args)],
+        cwd=cwd,
+        env={**(env or ansible_env()), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **variables},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return PlaybookRun(proc, time.monotonic() - started)
+
+
 # Rendering a role's templates and running its checks on the controller.
 # Render a role's templates and run its checks on localhost as Ansible does, without touching any host.
 #
@@ -103,32 +157,10 @@ def run_local_plays(plays, workdir, inventory="localhost,", host="localhost"):
             return json.loads(cached.read_text())
     playbook = Path(workdir) / "play.json"
     playbook.write_text(json.dumps(plays))
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        report = json.loads(result.stdout)
-    except ValueError:
-        report = None
-    if result.returncode != 0:
-        failed = [
-            f"{task['task']['name']}: {task['hosts'][host].get('msg')}"
-            for play in (report or {"plays": []})["plays"]
-            for task in play["tasks"]
-            if task["hosts"].get(host, {}).get("failed")
-        ]
-        raise AssertionError("\n".join(failed) or (result.stdout[-4000:] + result.stderr[-2000:]))
-    results = {
-        task["task"]["name"]: task["hosts"][host]
-        for play in report["plays"]
-        for task in play["tasks"]
-        if host in task["hosts"]
-    }
+    run = ansible_playbook("-i", inventory, playbook, env=env)
+    if run.returncode != 0:
+        raise AssertionError("\n".join(run.failures()) or run.output[-6000:])
+    results = run.results()[host]
     if cached:
         cached.write_text(json.dumps(results))
     return results

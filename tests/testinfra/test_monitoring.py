@@ -18,7 +18,7 @@ testinfra_hosts = ["ansible://llm_monitoring_hosts"]
 
 PROMETHEUS = "http://127.0.0.1:9090"
 DASHBOARDS = helpers.REPO / "roles" / "monitoring" / "files" / "dashboards"
-UP_SECONDS = 120  # every target up: its first scrapes after the deploy (scrape interval 30 s)
+UP_SECONDS = 120  # every target up: its first scrapes after the deploy (scrape interval 30 s at most)
 DATA_SECONDS = 240  # every panel's query: rate() over 5 minutes needs two scrapes after the load's first samples
 LOAD = 10  # requests through a gateway to a vLLM model
 # Series LiteLLM creates only at an event the bounded load cannot cause in the lab: a cooldown (LiteLLM does not cool
@@ -160,7 +160,7 @@ def test_every_dashboard_panel_has_data_after_a_bounded_load(host):
         empty = [(d, title, expr) for d, title, expr in queries if not _api(host, "query", query=expr)["result"]]
         if {expr for _d, _title, expr in empty} <= EVENT_ONLY or time.monotonic() > deadline:
             break
-        time.sleep(10)
+        time.sleep(5)
     missing = [panel for panel in empty if panel[2] not in EVENT_ONLY]
     assert not missing, f"panels without data ({len(missing)} of {len(queries)}): {missing}"
     # the exceptions are panels of the dashboards, not stale names

@@ -184,30 +184,13 @@ def _render(inventory, collections, workdir, play=None):
     root = collections / "ansible_collections" / "tailnet" / "llm"
     playbook = workdir / "render.json"
     playbook.write_text(json.dumps([play or _render_play(root)]))
-    result = subprocess.run(
-        [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
-        cwd=workdir,
-        env=helpers.ansible_env(
-            ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    tasks = json.loads(result.stdout)["plays"][0]["tasks"] if result.stdout.startswith("{") else []
-    failed = [
-        f"{host}: {task['task']['name']}: {answer.get('msg')}"
-        for task in tasks
-        for host, answer in task["hosts"].items()
-        if answer.get("failed")
-    ]
-    assert result.returncode == 0, "\n".join(failed) or result.stderr[-2000:]
-    rendered = {}
-    for task in tasks:
-        for host, answer in task["hosts"].items():
-            if "msg" in answer:
-                rendered.setdefault(host, {})[task["task"]["name"]] = answer["msg"]
-    return rendered
+    run = helpers.ansible_playbook("-i", inventory, playbook, cwd=workdir, ANSIBLE_COLLECTIONS_PATH=str(collections))
+    assert run.returncode == 0, "\n".join(run.failures()) or run.output[-2000:]
+    rendered = {
+        host: {name: result["msg"] for name, result in tasks.items() if "msg" in result}
+        for host, tasks in run.results().items()
+    }
+    return {host: files for host, files in rendered.items() if files}
 
 
 def test_an_inventory_without_group_vars_renders_what_this_repository_renders(installed, tmp_path):

@@ -90,21 +90,10 @@ def migrate(postgres, litellm_site, tmp_path_factory):
             },
         }
         playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [task]}]))
-        argv = [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(inventory), "--forks", str(hosts), "--diff", str(playbook)]
-        if check:
-            argv.append("--check")
-        proc = subprocess.run(
-            argv,
-            cwd=helpers.REPO,
-            env=helpers.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        report = json.loads(proc.stdout)
-        results = {host: report["plays"][0]["tasks"][0]["hosts"][host] for host in names}
-        return Migrations(proc.returncode, results, proc.stdout + proc.stderr)
+        check_mode = ["--check"] if check else []
+        run = helpers.ansible_playbook("-i", inventory, "--forks", hosts, "--diff", *check_mode, playbook)
+        results = run.results()
+        return Migrations(run.returncode, {host: results[host]["Migrate"] for host in names}, run.output)
 
     return run
 

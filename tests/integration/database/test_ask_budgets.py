@@ -9,13 +9,12 @@ role's `budgets` entry point (ansible-playbook), as in test_budgets.py.
 import http.client
 import json
 import secrets
-import sys
 import time
 from urllib.parse import quote
 
 import ask_process
 import pytest
-from test_budgets import run_sync
+from test_budgets import gateway_inventory, run_sync
 
 pytestmark = pytest.mark.slow
 
@@ -37,28 +36,12 @@ PAUSE = 1.5  # seconds between questions: LiteLLM counts an answer's spend just 
 BOUND = 60
 
 
-def _inventory(port):
-    gateway = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "litellm_port": port,
-        "litellm_database_host": "127.0.0.1",
-        "litellm_env_secrets": {"LITELLM_MASTER_KEY": MASTER},
-    }
-    return {
-        "all": {
-            "vars": {"llm_teams": TEAMS},
-            "children": {"llm_gateways": {"hosts": {"gw": gateway}}, "llm_clients": {"hosts": CLIENTS}},
-        }
-    }
-
-
 @pytest.fixture(scope="module")
 def gateway(callers_gateway, tmp_path_factory):
     """The port of a gateway in database mode whose budgets are synced."""
     workdir = tmp_path_factory.mktemp("ask-budgets")
     with callers_gateway(workdir, CLIENTS, TEAMS, MASTER, database="litellm_ask_budgets") as port:
-        code, _, output, _ = run_sync(workdir, _inventory(port))
+        code, _, output, _ = run_sync(workdir, gateway_inventory(port, MASTER, CLIENTS, TEAMS))
         assert code == 0, output[-3000:]
         yield port
 

@@ -16,16 +16,12 @@ that leaves the inventory is deleted from the database, and an entity the collec
 import http.client
 import json
 import secrets
-import subprocess
 import sys
 import time
 
 import helpers
-import loopback
 import pytest
 import yaml
-from ansible_collections.tailnet.llm.plugins.plugin_utils.budgets import gateway_budgets
-from ansible_collections.tailnet.llm.plugins.plugin_utils.clients import gateway_clients
 
 pytestmark = pytest.mark.slow
 
@@ -45,25 +41,20 @@ def _teams(clients):
     return [{"name": "research", "members": members, "budget": {"max_usd": 5, "period": "1mo"}}]
 
 
-def _inventory(gateway_port, clients):
-    """An inventory: the gateway (local connection) and CLIENTS (host -> its variables), with the teams."""
+def gateway_inventory(port, master, clients, teams, database_host="127.0.0.1"):
+    """An inventory: the gateway `gw` at PORT (local connection, MASTER its master key), the client hosts CLIENTS (host
+    -> its variables) and the teams TEAMS (llm_teams)."""
+    gateway = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "litellm_port": port,
+        "litellm_database_host": database_host,
+        "litellm_env_secrets": {"LITELLM_MASTER_KEY": master},
+    }
     return {
         "all": {
-            "vars": {"llm_teams": _teams(clients)},
-            "children": {
-                "llm_gateways": {
-                    "hosts": {
-                        "gw": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": sys.executable,
-                            "litellm_port": gateway_port,
-                            "litellm_database_host": "127.0.0.1",
-                            "litellm_env_secrets": {"LITELLM_MASTER_KEY": MASTER},
-                        }
-                    }
-                },
-                "llm_clients": {"hosts": clients},
-            },
+            "vars": {"llm_teams": teams},
+            "children": {"llm_gateways": {"hosts": {"gw": gateway}}, "llm_clients": {"hosts": clients}},
         }
     }
 
@@ -112,46 +103,16 @@ def _until(condition, what):
 
 
 @pytest.fixture(scope="module")
-def gateway(postgres, migrate, prisma_client, tmp_path_factory):
-    """(port, sync(clients, *options) -> (returncode, result of the sync task, output)) of a running gateway."""
+def gateway(callers_gateway, tmp_path_factory):
+    """(port, sync(clients, *options) -> (returncode, result of the sync task, output, seconds)) of a running gateway."""
     workdir = tmp_path_factory.mktemp("budgets")
-    url = postgres.database(DB)
-    assert migrate(DB).returncode == 0
-    pythonpath, _, launcher = prisma_client
-    backend, port = helpers.free_port(), helpers.free_port()
-    fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(backend), "--model", "m"]
-    priced = {"id": "m", "alias": MODEL, "input_cost_per_token": 1.0, "output_cost_per_token": 1.0}
-    clients = gateway_clients({"llm_clients": list(CLIENTS)}, CLIENTS)
-    budgets = gateway_budgets(clients, CLIENTS, _teams(CLIENTS))
-    variables = {
-        "litellm_backends": [{"name": "fast", "host": "127.0.0.1", "port": backend, "models": [priced]}],
-        "litellm_clients": clients,
-        "litellm_budgets": budgets,
-        "litellm_database_host": "127.0.0.1",
-        "litellm_database_migrate": True,
-        "litellm_env_secrets": {"LITELLM_MASTER_KEY": MASTER},
-    }
-    files = {"config.yaml": "config.yaml.j2", "clients.json": "clients.json.j2", "tailnet_auth.py": "tailnet_auth.py"}
-    rendered = helpers.render("litellm", {name: (src, variables) for name, src in files.items()}, workdir)
-    for name, text in rendered.items():
-        (workdir / name).write_text(text)
-    env = {
-        "LITELLM_MASTER_KEY": MASTER,
-        "DATABASE_URL": url,
-        "PRISMA_QUERY_ENGINE_BINARY": str(launcher),
-        "PYTHONPATH": str(pythonpath),
-        "DISABLE_SCHEMA_UPDATE": "true",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    }
-
-    def sync(clients, *options):
-        return run_sync(workdir, _inventory(port, clients), *options)
-
-    with (
-        loopback.running("fast", fast, backend, "/v1/models", workdir),
-        loopback.litellm_with_config(workdir / "config.yaml", env, workdir, port=port),
-    ):
-        yield port, sync
+    with callers_gateway(workdir, CLIENTS, _teams(CLIENTS), MASTER, database=DB) as port:
+        yield (
+            port,
+            lambda clients, *options: run_sync(
+                workdir, gateway_inventory(port, MASTER, clients, _teams(clients)), *options
+            ),
+        )
 
 
 def _write(path, data):
@@ -168,26 +129,8 @@ def run_sync(workdir, inventory, *options):
             {"ansible.builtin.include_role": {"name": "tailnet.llm.litellm", "tasks_from": "budgets"}}
         ]}],
     )  # fmt: skip
-    hosts = _write(workdir / "hosts.yml", inventory)
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(hosts), str(playbook), *options],
-        cwd=helpers.REPO,
-        env=helpers.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    report = json.loads(proc.stdout[proc.stdout.index("{") :]) if "{" in proc.stdout else {"plays": []}
-    results = [
-        task["hosts"]["gw"]
-        for play in report["plays"]
-        for task in play["tasks"]
-        if task["task"]["name"].endswith("Sync the budgets into the gateway's database")
-    ]
-    return proc.returncode, (results or [None])[0], proc.stdout + proc.stderr, seconds
+    run = helpers.ansible_playbook("-i", _write(workdir / "hosts.yml", inventory), playbook, *options, timeout=300)
+    return run.returncode, run.result("gw", "Sync the budgets into the gateway's database"), run.output, run.seconds
 
 
 def _rows(postgres, sql):

@@ -73,30 +73,14 @@ def deploy_step(postgres, lab_image, tmp_path_factory):
         }
         playbook = workdir / "play.json"
         playbook.write_text(json.dumps([play]))
-        argv = [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(inventory), "--diff", str(playbook)]
-        argv += ["--check"] if check else []
-        argv += ["--limit", limit] if limit else []
-        proc = subprocess.run(
-            argv,
-            cwd=helpers.REPO,
-            env=helpers.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        report = json.loads(proc.stdout)
-        assert proc.returncode == 0, json.dumps(report["plays"][0]["tasks"], indent=1)[-6000:]
-        hosts = report["stats"].keys() - {"statehost", "localhost"}
-        tasks = {
-            host: {
-                task["task"]["name"]: task["hosts"][host]
-                for task in report["plays"][0]["tasks"]
-                if host in task["hosts"]
-            }
-            for host in hosts
-        }
-        return tasks, report["stats"]
+        options = ["--check"] if check else []
+        options += ["--limit", limit] if limit else []
+        run = helpers.ansible_playbook("-i", inventory, "--diff", *options, playbook, timeout=600)
+        assert run.returncode == 0, "\n".join(run.failures()) or run.output[-6000:]
+        stats = run.report["stats"]
+        return {
+            host: tasks for host, tasks in run.results().items() if host in stats.keys() - {"statehost", "localhost"}
+        }, stats
 
     return run
 

@@ -8,14 +8,12 @@ The gateway (conftest.callers_gateway) serves a model priced at 2 USD an answer;
 import http.client
 import json
 import secrets
-import subprocess
-import sys
 import time
 
 import helpers
 import pytest
 import yaml
-from test_budgets import run_sync
+from test_budgets import gateway_inventory, run_sync
 
 pytestmark = pytest.mark.slow
 
@@ -36,19 +34,7 @@ DB = "litellm_spend"
 
 
 def _inventory(port, database_host="127.0.0.1"):
-    gateway = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "litellm_port": port,
-        "litellm_database_host": database_host,
-        "litellm_env_secrets": {"LITELLM_MASTER_KEY": MASTER},
-    }
-    return {
-        "all": {
-            "vars": {"llm_teams": TEAMS},
-            "children": {"llm_gateways": {"hosts": {"gw": gateway}}, "llm_clients": {"hosts": CLIENTS}},
-        }
-    }
+    return gateway_inventory(port, MASTER, CLIENTS, TEAMS, database_host)
 
 
 def _chat(port, who):
@@ -81,26 +67,9 @@ def spend(workdir, inventory, *options, callback="ansible.posix.json"):
     """`ansible-playbook tailnet.llm.spend` as `make spend` runs it: (return code, the module's result, output)."""
     hosts = workdir / "spend-hosts.yml"
     hosts.write_text(yaml.safe_dump(inventory))
-    proc = subprocess.run(
-        [str(helpers.ANSIBLE_PLAYBOOK), "-i", str(hosts), "tailnet.llm.spend", *options],
-        cwd=helpers.REPO,
-        env=helpers.ansible_env(ANSIBLE_STDOUT_CALLBACK=callback),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    result = None
-    if callback == "ansible.posix.json" and "{" in proc.stdout:
-        report = json.loads(proc.stdout[proc.stdout.index("{") :])
-        results = [
-            task["hosts"]["gw"]
-            for play in report["plays"]
-            for task in play["tasks"]
-            if task["task"]["name"].endswith("Read the spend from the gateway's spend logs")
-        ]
-        result = (results or [None])[0]
-    return proc.returncode, result, proc.stdout + proc.stderr
+    variables = {} if callback == "ansible.posix.json" else {"ANSIBLE_STDOUT_CALLBACK": callback}
+    run = helpers.ansible_playbook("-i", hosts, "tailnet.llm.spend", *options, timeout=300, **variables)
+    return run.returncode, run.result("gw", "Read the spend from the gateway's spend logs"), run.output
 
 
 def test_spend_per_client_user_team_and_model_over_the_period(gateway):

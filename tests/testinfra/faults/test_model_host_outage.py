@@ -1,10 +1,20 @@
-"""A model host going down costs no request: the gateways retry on the name's other deployments.
+"""A model host going down costs no request, and the monitoring host says so.
 
-vLLM is stopped on a model host during a bounded run of requests through every gateway, for the names that
-host serves, each of which another model host serves too; every request must succeed. vLLM is started again
-afterwards. Lab only (TAILNET_LLM_FAULTS=yes), as the other fault tests.
+vLLM is stopped on a model host for this module's tests (the `outage` fixture) and started again after them (the
+fixture waits until it serves again). The host is one whose names another model host serves too:
+
+- during a bounded run of requests through every gateway for those names, started just before vLLM stops, every
+  request succeeds (the gateways retry on the name's other deployments);
+- ModelHostDown fires in the monitoring host's Alertmanager within ALERT_SECONDS of the stop, for a host whose vLLM the
+  monitoring host reads (one that serves other gateways than its own).
+
+The alert's bound: the rule waits 2 minutes (`for: 2m`) after Prometheus first sees vLLM down, which takes up to one
+scrape interval and one rule evaluation (30 s each by default, 10 s in the lab); Prometheus then sends the alert to
+Alertmanager at once. Measured in the lab: see docs/monitoring.md. Lab only (TAILNET_LLM_FAULTS=yes), as the other
+fault tests.
 """
 
+import json
 import os
 import shlex
 import threading
@@ -20,6 +30,9 @@ testinfra_hosts = ["ansible://llm_model_hosts"]
 
 REQUESTS = 24  # per gateway and name
 SECONDS = 240  # for the whole run of one gateway
+ALERT_SECONDS = 210  # 2 min of `for`, a scrape and an evaluation (30 s each at most), and 30 s of slack
+SERVE_SECONDS = 300  # vLLM's start on these machines takes about 35 s to a few minutes under load
+ALERTMANAGER = "http://127.0.0.1:9093"
 
 
 def _names_served_elsewhere_too(host):
@@ -60,35 +73,86 @@ def _run(gateway, command, out):
         out.extend(gateway.run("bash -c %s", command).stdout.split())
 
 
-def test_stopping_vllm_on_a_model_host_fails_no_request(host):
+class Outage:
+    """vLLM stopped on a model host: when it stopped, and the statuses each gateway's run of requests printed."""
+
+    def __init__(self, names, gateways):
+        self.names = names
+        self.statuses = {gateway.backend.host: [] for gateway in gateways}
+        self.runs = [
+            threading.Thread(
+                target=_run, args=(gateway, _requests(gateway, names), self.statuses[gateway.backend.host])
+            )
+            for gateway in gateways
+        ]
+        self.stopped = None
+        self.firing_before = None
+
+    def join(self):
+        for run in self.runs:
+            run.join(SECONDS + 60)
+
+
+@pytest.fixture(scope="module")
+def outage(host):
+    """vLLM stopped on HOST, a run of requests through every gateway started 5 s before; vLLM started again after the
+    module's tests, which end when every vLLM server of HOST answers its health check again."""
     names = _names_served_elsewhere_too(host)
     if names is None:
         pytest.skip("another model host does not serve every name this one does: stopping it would take names away")
-    gateways = helpers.group_hosts(host, "llm_gateways")
-    statuses = {gateway.backend.host: [] for gateway in gateways}
-    runs = [
-        threading.Thread(target=_run, args=(gateway, _requests(gateway, names), statuses[gateway.backend.host]))
-        for gateway in gateways
-    ]
-    for run in runs:
+    outage = Outage(names, helpers.group_hosts(host, "llm_gateways"))
+    monitoring = helpers.group_hosts(host, "llm_monitoring_hosts")
+    outage.firing_before = monitoring and _firing(monitoring[0], helpers.inventory_vars(host)["inventory_hostname"])
+    for run in outage.runs:
         run.start()
     try:
         time.sleep(5)  # a few requests reach every deployment first
         with host.sudo():
             host.check_output("systemctl stop vllm")
-        for run in runs:
-            run.join(SECONDS + 60)
+        outage.stopped = time.monotonic()
+        yield outage
     finally:
         with host.sudo():
             host.check_output("systemctl start vllm")
-    for gateway, found in statuses.items():
-        assert len(found) >= REQUESTS, f"through {gateway}: only {len(found)} requests in {SECONDS} s"
-        assert set(found) == {"200"}, f"through {gateway}: {found}"
-    # back as before: every vLLM server of this host answers again
+        outage.join()
     address = helpers.url_host(helpers.vllm_address(host))
     for backend in helpers.model_host_settings(host)["local_backends"]:
         url = f"http://{address}:{backend['port']}/health"
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + SERVE_SECONDS
         while host.run("curl -sf -o /dev/null --max-time 5 %s", url).rc != 0:
             assert time.monotonic() < deadline, f"{url} did not answer again"
             time.sleep(3)
+
+
+def test_stopping_vllm_on_a_model_host_fails_no_request(outage):
+    outage.join()
+    for gateway, found in outage.statuses.items():
+        assert len(found) >= REQUESTS, f"through {gateway}: only {len(found)} requests in {SECONDS} s"
+        assert set(found) == {"200"}, f"through {gateway}: {found}"
+
+
+def _firing(monitoring, name):
+    """The ModelHostDown alerts for host NAME that Alertmanager holds, active (not silenced or inhibited)."""
+    out = monitoring.check_output(
+        "curl -sS --max-time 10 -G %s --data-urlencode %s --data-urlencode %s",
+        f"{ALERTMANAGER}/api/v2/alerts",
+        'filter=alertname="ModelHostDown"',
+        f'filter=host="{name}"',
+    )
+    return [a for a in json.loads(out) if a["status"]["state"] == "active"]
+
+
+def test_stopping_vllm_fires_model_host_down_in_alertmanager(host, outage):
+    monitoring = helpers.group_hosts(host, "llm_monitoring_hosts")
+    if not monitoring or not helpers.model_host_settings(host)["serves_others"]:
+        pytest.skip(
+            "the monitoring host reads the vLLM of a model host that serves other gateways (the lab's wintermute)"
+        )
+    assert not outage.firing_before, "ModelHostDown fired before vLLM stopped"
+    monitoring, name = monitoring[0], helpers.inventory_vars(host)["inventory_hostname"]
+    while not _firing(monitoring, name):
+        assert time.monotonic() - outage.stopped < ALERT_SECONDS, f"no ModelHostDown for {name} in {ALERT_SECONDS} s"
+        time.sleep(5)
+    took = time.monotonic() - outage.stopped
+    print(f"ModelHostDown for {name} fired in Alertmanager {took:.0f} s after vLLM stopped")
+    (helpers.REPO / "build" / "monitoring-alert-seconds.txt").write_text(f"{took:.0f}\n")

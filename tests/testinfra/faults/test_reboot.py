@@ -137,13 +137,13 @@ def _answers(serves):
         return False
 
 
-# Rebooting the gateway that is also a model host still fails some requests through the other gateway now and
-# then: before the router's weighted failover, in 2 of 6 runs (requests retried on the rebooted host's refusing vLLM);
-# with it, none in 2 lab runs, then 2 answered 500 and 16 answered 429 for about 16 s in the CI run of 2026-12-05
-# (every deployment of the name cooling down at once: LiteLLM's RouterRateLimitError), then none in 7 runs on
-# 2026-12-06. The reboot itself recovers
-# within BOUND in every run, which stays asserted; until the router keeps the name's other deployment, failed
-# requests in that case mark it as an expected failure (xfail), naming them (issue 18 stays open on it).
+# Rebooting the gateway that is also a model host still fails a few requests through the other gateway in some runs
+# (2 x 500 and 16 x 429 of about 100 in one, 17 of 151 in another, 1 of 155 in a third, none in most). The journal
+# of the third: akira was up and its vLLM not listening yet, and the request's first try and its 3 retries all went
+# to akira's deployment (connection refused, mapped to a 500), before kaneda's router had it in cooldown; the weighted
+# failover did not move them to wintermute's. The reboot itself recovers within BOUND in every run, which stays
+# asserted; until the router keeps the name's other deployment, failed requests in that case mark it as an expected
+# failure (xfail) that names them and carries the gateway's LiteLLM errors (issue 18 stays open on it).
 ROUTER_COOLDOWN = "gateway-and-model-host"
 
 

@@ -67,8 +67,9 @@ def spend(workdir, inventory, *options, callback="ansible.posix.json"):
     """`ansible-playbook tailnet.llm.spend` as `make spend` runs it: (return code, the module's result, output)."""
     hosts = workdir / "spend-hosts.yml"
     hosts.write_text(yaml.safe_dump(inventory))
-    variables = {} if callback == "ansible.posix.json" else {"ANSIBLE_STDOUT_CALLBACK": callback}
-    run = helpers.ansible_playbook("-i", hosts, "tailnet.llm.spend", *options, timeout=300, **variables)
+    run = helpers.ansible_playbook(
+        "-i", hosts, "tailnet.llm.spend", *options, timeout=300, ANSIBLE_STDOUT_CALLBACK=callback
+    )
     return run.returncode, run.result("gw", "Read the spend from the gateway's spend logs"), run.output
 
 

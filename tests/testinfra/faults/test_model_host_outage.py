@@ -74,10 +74,10 @@ def _run(gateway, command, out):
 
 
 class Outage:
-    """vLLM stopped on a model host: when it stopped, and the statuses each gateway's run of requests printed."""
+    """vLLM stopped on a model host: when it stopped, the statuses each gateway's run of requests printed, the
+    monitoring host (None without one) and the ModelHostDown alerts it held for the host before the stop."""
 
-    def __init__(self, names, gateways):
-        self.names = names
+    def __init__(self, names, gateways, monitoring):
         self.statuses = {gateway.backend.host: [] for gateway in gateways}
         self.runs = [
             threading.Thread(
@@ -85,8 +85,9 @@ class Outage:
             )
             for gateway in gateways
         ]
+        self.monitoring = monitoring
+        self.firing_before = []
         self.stopped = None
-        self.firing_before = None
 
     def join(self):
         for run in self.runs:
@@ -100,9 +101,10 @@ def outage(host):
     names = _names_served_elsewhere_too(host)
     if names is None:
         pytest.skip("another model host does not serve every name this one does: stopping it would take names away")
-    outage = Outage(names, helpers.group_hosts(host, "llm_gateways"))
     monitoring = helpers.group_hosts(host, "llm_monitoring_hosts")
-    outage.firing_before = monitoring and _firing(monitoring[0], helpers.inventory_vars(host)["inventory_hostname"])
+    outage = Outage(names, helpers.group_hosts(host, "llm_gateways"), monitoring[0] if monitoring else None)
+    if outage.monitoring:
+        outage.firing_before = _firing(outage.monitoring, helpers.inventory_vars(host)["inventory_hostname"])
     for run in outage.runs:
         run.start()
     try:
@@ -143,14 +145,13 @@ def _firing(monitoring, name):
 
 
 def test_stopping_vllm_fires_model_host_down_in_alertmanager(host, outage):
-    monitoring = helpers.group_hosts(host, "llm_monitoring_hosts")
-    if not monitoring or not helpers.model_host_settings(host)["serves_others"]:
+    if not outage.monitoring or not helpers.model_host_settings(host)["serves_others"]:
         pytest.skip(
             "the monitoring host reads the vLLM of a model host that serves other gateways (the lab's wintermute)"
         )
     assert not outage.firing_before, "ModelHostDown fired before vLLM stopped"
-    monitoring, name = monitoring[0], helpers.inventory_vars(host)["inventory_hostname"]
-    while not _firing(monitoring, name):
+    name = helpers.inventory_vars(host)["inventory_hostname"]
+    while not _firing(outage.monitoring, name):
         assert time.monotonic() - outage.stopped < ALERT_SECONDS, f"no ModelHostDown for {name} in {ALERT_SECONDS} s"
         time.sleep(5)
     took = time.monotonic() - outage.stopped

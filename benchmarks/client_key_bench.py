@@ -45,11 +45,7 @@ def proxy(workdir, backend_port, master, clients):
         "litellm_clients": clients,
         "litellm_env_secrets": {"LITELLM_MASTER_KEY": master},
     }
-    files = {"config.yaml": "config.yaml.j2"}
-    if clients:
-        files |= {"clients.json": "clients.json.j2", "tailnet_auth.py": "tailnet_auth.py"}
-    for name, text in helpers.render("litellm", {n: (src, variables) for n, src in files.items()}, workdir).items():
-        (workdir / name).write_text(text)
+    helpers.gateway_files(variables, workdir)
     port = helpers.free_port()
     argv = [loopback.venv_bin("litellm", "litellm"), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1"]
     env = {"LITELLM_MASTER_KEY": master, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}

@@ -186,6 +186,27 @@ def render(role, cases, workdir):
     return {case_id: results[f"Render {case_id}"]["msg"] for case_id in cases}
 
 
+def gateway_files(variables, workdir):
+    """The litellm role's project files for VARIABLES (its __litellm_templates), written into WORKDIR where the role
+    writes them into its base directory, but the compose file (the tests run the proxy itself). Returns {file: text}."""
+    templates = REPO / "roles" / "litellm" / "templates"
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    task = {
+        "name": "Render the project",
+        "ansible.builtin.debug": {"msg": f"{{{{ lookup('ansible.builtin.template', '{templates}/' ~ item.src) }}}}"},
+        "loop": "{{ __litellm_templates | rejectattr('dest', 'eq', 'docker-compose.yml') }}",
+        "loop_control": {"label": "{{ item.dest }}"},
+        "vars": variables,
+    }
+    results = run_local_plays([_role_play("litellm", [task])], workdir)["Render the project"]["results"]
+    files = {result["item"]["dest"]: result["msg"] for result in results}
+    for name, text in files.items():
+        path = Path(workdir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return files
+
+
 # What failed: the message of a task, or of each failed item of a loop.
 FAILED_MESSAGE = (
     "{{ (ansible_failed_result.results | default([]) | selectattr('failed', 'defined') | selectattr('failed')"

@@ -2,10 +2,14 @@
 without a database.
 
 The master key makes the caller the proxy's administrator. A client's key is known by its SHA-256 only: the
-role writes clients.json next to this file with one entry per client (name, key_sha256, models, rpm_limit,
+role writes clients/clients.json next to this file with one entry per client (name, key_sha256, models, rpm_limit,
 tpm_limit), and the proxy then enforces the client's models (custom_auth_run_common_checks with
 enable_post_custom_auth_checks) and limits (its rate limiter, shared through Redis when the gateways share
 one). Requests are logged with the client's name, never its key. Any other key is refused with 401.
+
+The hook reads clients.json again on the first request after the role rewrote it (a new file: the role replaces it
+whole), so that adding or revoking a client needs no restart of the gateway. The role mounts the file's directory,
+not the file, for the container to see the new file.
 
 In database mode an entry also says whom LiteLLM charges (plugins/plugin_utils/budgets.py): `user_id` (the
 client host, a LiteLLM internal user), `end_user_id` (HOST/USER for a user of a client, a LiteLLM customer)
@@ -28,13 +32,29 @@ import sys
 from litellm.proxy._types import LitellmUserRoles, ProxyException, UserAPIKeyAuth
 from starlette.datastructures import QueryParams
 
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients.json"), encoding="utf-8") as _file:
-    _CLIENTS = {client["key_sha256"]: client for client in json.load(_file)}
+_CLIENTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients", "clients.json")
+_loaded = {"version": None, "clients": {}}  # the clients by their keys' SHA-256, and which file they came from
 _MASTER = hashlib.sha256(os.environ["LITELLM_MASTER_KEY"].encode()).digest()
 # Database mode: what a client's key may call (LiteLLM's route group of the LLM APIs, and its own numbers), and the
 # query parameter and clients.json field of the routes about one entity.
 _CLIENT_ROUTES = ["llm_api_routes", "/user/info", "/customer/info", "/team/info"]
 _OWN = {"/customer/info": ("end_user_id", "end_user_id"), "/team/info": ("team_id", "team_id")}
+
+
+def _clients():
+    """The clients of clients.json as it is now. A file that cannot be read fails the request (no key is let in on an
+    older list than the role wrote)."""
+    stat = os.stat(_CLIENTS_FILE)
+    version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    if version != _loaded["version"]:
+        with open(_CLIENTS_FILE, encoding="utf-8") as file:
+            clients = {client["key_sha256"]: client for client in json.load(file)}
+        _loaded.update(version=version, clients=clients)
+        sys.stderr.write(f"tailnet-llm: {len(clients)} clients from {_CLIENTS_FILE}\n")
+    return _loaded["clients"]
+
+
+_clients()  # a gateway whose clients.json is missing or broken does not start
 
 
 def _own_only(request, client):
@@ -57,7 +77,7 @@ async def user_api_key_auth(request, api_key):
     digest = hashlib.sha256((api_key or "").encode())
     if hmac.compare_digest(digest.digest(), _MASTER):
         return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN)
-    client = _CLIENTS.get(digest.hexdigest())
+    client = _clients().get(digest.hexdigest())
     if client is None:
         raise ProxyException(
             message="Authentication Error: invalid API key", type="auth_error", param="api_key", code=401

@@ -256,10 +256,7 @@ def _callers_gateway(postgres, migrate, prisma_client, workdir, clients, teams, 
         "litellm_database_migrate": True,
         "litellm_env_secrets": {"LITELLM_MASTER_KEY": master},
     }
-    files = {"config.yaml": "config.yaml.j2", "clients.json": "clients.json.j2", "tailnet_auth.py": "tailnet_auth.py"}
-    rendered = helpers.render("litellm", {name: (src, variables) for name, src in files.items()}, workdir)
-    for name, text in rendered.items():
-        (workdir / name).write_text(text)
+    helpers.gateway_files(variables, workdir)
     env = {"LITELLM_MASTER_KEY": master, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     if database:
         url = postgres.database(database)

@@ -9,6 +9,7 @@ client, never its key.
 
 import http.client
 import json
+import os
 import secrets
 import sys
 
@@ -22,31 +23,33 @@ KEYS = {name: f"sk-{name}-" + secrets.token_hex(8) for name in ("motoko", "armit
 RPM = 3
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("clients")
-    port = helpers.free_port()
-    fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(port), "--model", "m"]
+HOSTVARS = {
+    "motoko": {"llm_client_key": KEYS["motoko"]},
+    "armitage": {"llm_client_key": KEYS["armitage"], "llm_client_models": ["lab/allowed"]},
+    "limited": {"llm_client_key": KEYS["limited"], "llm_client_rpm": RPM},
+    "revoked": {"llm_client_key": KEYS["revoked"]},
+}
+
+
+def _variables(port, revoked):
     backends = [
         {"name": "fast", "host": "127.0.0.1", "port": port, "models": [{"id": "m", "alias": "lab/allowed"}]},
         {"name": "fast-2", "host": "127.0.0.1", "port": port, "models": [{"id": "m", "alias": "lab/other"}]},
     ]
-    hostvars = {
-        "motoko": {"llm_client_key": KEYS["motoko"]},
-        "armitage": {"llm_client_key": KEYS["armitage"], "llm_client_models": ["lab/allowed"]},
-        "limited": {"llm_client_key": KEYS["limited"], "llm_client_rpm": RPM},
-        "revoked": {"llm_client_key": KEYS["revoked"]},
-    }
-    clients = gateway_clients({"llm_clients": list(hostvars)}, hostvars, revoked=["revoked"])
-    variables = {
+    return {
         "litellm_backends": backends,
-        "litellm_clients": clients,
+        "litellm_clients": gateway_clients({"llm_clients": list(HOSTVARS)}, HOSTVARS, revoked=revoked),
         "litellm_env_secrets": {"LITELLM_MASTER_KEY": MASTER},
     }
-    files = {"config.yaml": "config.yaml.j2", "clients.json": "clients.json.j2", "tailnet_auth.py": "tailnet_auth.py"}
-    rendered = helpers.render("litellm", {name: (src, variables) for name, src in files.items()}, workdir)
-    for name, text in rendered.items():
-        (workdir / name).write_text(text)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    """(the proxy's port, its log, its project directory, the backend's port)"""
+    workdir = tmp_path_factory.mktemp("clients")
+    port = helpers.free_port()
+    fast = [sys.executable, str(helpers.REPO / "tests/servers/fast_openai.py"), "--port", str(port), "--model", "m"]
+    helpers.gateway_files(_variables(port, ["revoked"]), workdir)
     proxy_port = helpers.free_port()
     argv = [loopback.venv_bin("litellm", "litellm"), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1"]
     env = {"LITELLM_MASTER_KEY": MASTER, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -54,7 +57,7 @@ def proxy(tmp_path_factory):
         loopback.running("fast", fast, port, "/v1/models", workdir),
         loopback.running("litellm", [*argv, "--port", str(proxy_port)], proxy_port, "/health/liveliness", workdir, env),
     ):
-        yield proxy_port, workdir / "litellm.log"
+        yield proxy_port, workdir / "litellm.log", workdir, port
 
 
 def _chat(port, key, model):
@@ -94,3 +97,25 @@ def test_the_log_names_the_client_never_its_key(proxy):
     log = proxy[1].read_text()
     assert "tailnet-llm: client armitage: POST /v1/chat/completions" in log
     assert not [key for key in [*KEYS.values(), MASTER] if key in log]
+
+
+def _replace_clients(workdir, rendered):
+    """Put RENDERED's clients file in place as ansible.builtin.template does: a new file renamed over the old one."""
+    new = workdir / "clients" / "clients.json.new"
+    new.write_text((rendered / "clients" / "clients.json").read_text())
+    os.replace(new, workdir / "clients" / "clients.json")
+
+
+def test_a_rewritten_clients_file_takes_effect_without_a_restart(proxy, tmp_path):
+    """The role rewrites clients.json and restarts nothing (a change of the clients alone): the next request sees the
+    new list, in the same proxy process."""
+    port, _, workdir, backend = proxy
+    now, before = tmp_path / "now", tmp_path / "before"
+    helpers.gateway_files(_variables(backend, ["motoko"]), now)
+    helpers.gateway_files(_variables(backend, ["revoked"]), before)
+    try:
+        _replace_clients(workdir, now)
+        assert [_chat(port, KEYS[name], "lab/allowed") for name in ("motoko", "revoked")] == [401, 200]
+    finally:
+        _replace_clients(workdir, before)
+    assert [_chat(port, KEYS[name], "lab/allowed") for name in ("motoko", "revoked")] == [200, 401]

@@ -1,5 +1,5 @@
 """Revoking a client, or one user of a client, is an inventory edit and a re-run: after it, every gateway refuses
-that key, and every other key still works.
+that key, and every other key still works, and no gateway restarted (its auth hook reads the clients' file again).
 
 The test deploys the gateways from this machine as an operator would, with a whole client (HOST: its key and its
 users') and one user of another client (HOST/USER) in llm_revoked_clients, checks that those keys get 401 on every
@@ -48,6 +48,11 @@ def _callers(host):
     ]
 
 
+def _proxies(gateways):
+    """{gateway: its LiteLLM's process id}: the same after a change that needed no restart."""
+    return {g.backend.host: g.check_output("systemctl show -p ExecMainPID --value litellm") for g in gateways}
+
+
 def _statuses(callers, gateways):
     return {
         name: [helpers.client_request(client, gateway, model, key_file) for gateway in gateways]
@@ -67,11 +72,14 @@ def test_revoked_keys_are_refused_on_every_gateway_and_no_other(host, tmp_path):
     whole = next(name for name, *_ in callers if "/" not in name and not user.startswith(name + "/"))
     revoked = {whole, user} | {name for name, *_ in callers if name.startswith(whole + "/")}
     gateways = helpers.group_hosts(host, "llm_gateways")
+    proxies = _proxies(gateways)
     try:
         _deploy_gateways(host, tmp_path, [whole, user])
         assert _statuses(callers, gateways) == {
             name: ["401" if name in revoked else "200"] * len(gateways) for name, *_ in callers
         }
+        assert _proxies(gateways) == proxies, "a gateway restarted to revoke a key"
     finally:
         _deploy_gateways(host, tmp_path, [])
     assert _statuses(callers, gateways) == {name: ["200"] * len(gateways) for name, *_ in callers}
+    assert _proxies(gateways) == proxies, "a gateway restarted to let a key in again"

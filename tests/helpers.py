@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -588,6 +589,32 @@ def source_for(host, address):
         return None
     words = result.stdout.split()
     return words[words.index("src") + 1] if "src" in words else None
+
+
+# The monitoring host's Prometheus (on its loopback) and the dashboards the monitoring role provisions.
+PROMETHEUS = "http://127.0.0.1:9090"
+DASHBOARDS = REPO / "roles" / "monitoring" / "files" / "dashboards"
+# The panel of LiteLLM's cooldowns: data only after a deployment was left out (a model host down, not a bounded load).
+COOLDOWNS_PANEL = "sum by (host, litellm_model_name) (increase(litellm_deployment_cooled_down_total[5m]))"
+
+
+def prometheus_api(host, path, **params):
+    """The `data` of Prometheus's answer to GET /api/v1/PATH?PARAMS, asked on the monitoring HOST."""
+    query = urllib.parse.urlencode(params)
+    out = host.check_output("curl -sS --max-time 20 %s", f"{PROMETHEUS}/api/v1/{path}?{query}")
+    answer = json.loads(out)
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def dashboard_queries():
+    """(dashboard, panel title, PromQL) of every panel of the collection's dashboards."""
+    return [
+        (path.name, panel["title"], target["expr"])
+        for path in sorted(DASHBOARDS.glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
 
 
 def url_host(address):

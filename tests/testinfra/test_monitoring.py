@@ -7,36 +7,21 @@ and the firewall get them. Each port is tried from the monitoring host (it must 
 client is then the firewall's, not a port that is down) and from every client (it must not).
 """
 
-import json
 import shlex
 import time
-import urllib.parse
 
 import helpers
 
 testinfra_hosts = ["ansible://llm_monitoring_hosts"]
 
-PROMETHEUS = "http://127.0.0.1:9090"
-DASHBOARDS = helpers.REPO / "roles" / "monitoring" / "files" / "dashboards"
 UP_SECONDS = 120  # every target up: its first scrapes after the deploy (scrape interval 30 s at most)
 DATA_SECONDS = 240  # every panel's query: rate() over 5 minutes needs two scrapes after the load's first samples
 LOAD = 10  # requests through a gateway to a vLLM model
-# Series LiteLLM creates only at an event the bounded load cannot cause in the lab: a cooldown (LiteLLM does not cool
-# down a name's only deployment, and the lab's failing models have one each) and a failed fallback (the lab's
-# fallbacks answer; a request's own `fallbacks` did not count as one in the lab run). Their panels may be empty.
-EVENT_ONLY = {
-    "sum by (host, requested_model) (increase(litellm_deployment_failed_fallbacks_total[5m]))",
-    "sum by (host, litellm_model_name) (increase(litellm_deployment_cooled_down_total[5m]))",
-}
+# LiteLLM counts a cooldown only when a name has another deployment to send the request to (it does not cool down
+# a name's only deployment, and the lab's failing models have one each): the bounded load cannot cause one. The
+# outage of a model host does, and faults/test_model_host_outage.py checks this panel then.
+COOLDOWNS = helpers.COOLDOWNS_PANEL
 FALLING_BACK = "gpt-4o"  # the lab's model whose provider is unreachable and that falls back (lab/gateways.yml)
-
-
-def _api(host, path, **params):
-    query = urllib.parse.urlencode(params)
-    out = host.check_output("curl -sS --max-time 20 %s", f"{PROMETHEUS}/api/v1/{path}?{query}")
-    answer = json.loads(out)
-    assert answer["status"] == "success", answer
-    return answer["data"]
 
 
 def _inventory(host):
@@ -58,7 +43,7 @@ def test_every_scrape_target_is_up(host):
     expected = _expected_targets(host)
     deadline = time.monotonic() + UP_SECONDS
     while True:
-        active = _api(host, "targets", state="active")["activeTargets"]
+        active = helpers.prometheus_api(host, "targets", state="active")["activeTargets"]
         seen = {(t["labels"]["job"], t["labels"]["instance"]): t for t in active}
         down = {key: seen[key]["lastError"] for key in expected & set(seen) if seen[key]["health"] != "up"}
         if (set(seen) == expected and not down) or time.monotonic() > deadline:
@@ -113,24 +98,19 @@ def test_the_monitoring_hosts_ssh_answers_a_client(host):
         assert banner.startswith("SSH-2.0"), client.backend.host
 
 
-def _queries():
-    """(dashboard, panel title, PromQL) of every panel of the collection's dashboards."""
-    return [
-        (path.name, panel["title"], target["expr"])
-        for path in sorted(DASHBOARDS.glob("*.json"))
-        for panel in json.loads(path.read_text())["panels"]
-        for target in panel.get("targets", [])
-    ]
-
-
 def _load(host):
-    """A bounded load through the first gateway, from the first client with its key: LOAD answers of a vLLM model
+    """A bounded load through the first gateway, from the first client whose own key may call every model: LOAD
+    answers of a vLLM model
     (8 tokens each, so that vLLM measures inter-token latency; every other one streamed, as LiteLLM measures the
     time to first token of streamed requests only), a model whose provider is down and that falls back (a
-    fallback), and one that is down with no fallback of its own (errors, and a cooldown once its allowed_fails are
-    spent), once more with a request-level fallback that is down too (a failed fallback).
+    fallback), and one that is down with no fallback of its own (errors); then the first once more, with a
+    request-level fallback to the second (a failed fallback: LiteLLM skips a fallback to the name that failed).
     Returns the HTTP statuses by model."""
-    client = helpers.group_hosts(host, "llm_clients_linux")[0]
+    client = next(
+        client
+        for client in helpers.group_hosts(host, "llm_clients_linux")
+        if any(not c["user"] and not c["models"] and not c["budget"] for c in helpers.client_callers(client))
+    )
     gateway = helpers.group_hosts(host, "llm_gateways")[0]
     model = helpers.inventory_vars(gateway)["litellm_default_model"]
     dead = helpers.dead_models(gateway)
@@ -146,22 +126,31 @@ def _load(host):
     chat(FALLING_BACK)
     for _ in range(12):
         chat(dead[0])
-    chat(dead[0], fallbacks=dead[:1])
+    chat(FALLING_BACK, fallbacks=dead[:1])
     return statuses
 
 
 def test_every_dashboard_panel_has_data_after_a_bounded_load(host):
     statuses = _load(host)
-    first = next(iter(statuses))
-    assert statuses[first] == ["200"] * LOAD, statuses
-    queries = _queries()
+    model, falling_back, dead = statuses
+    # every answer as the load means it: the fallback's, the dead model's errors and the failed fallback's
+    assert statuses == {
+        model: ["200"] * LOAD,
+        falling_back: ["200", "500"],
+        dead: ["500"] * len(statuses[dead]),
+    }, statuses
+    queries = helpers.dashboard_queries()
     deadline = time.monotonic() + DATA_SECONDS
     while True:
-        empty = [(d, title, expr) for d, title, expr in queries if not _api(host, "query", query=expr)["result"]]
-        if {expr for _d, _title, expr in empty} <= EVENT_ONLY or time.monotonic() > deadline:
+        empty = [
+            (d, title, expr)
+            for d, title, expr in queries
+            if not helpers.prometheus_api(host, "query", query=expr)["result"]
+        ]
+        if {expr for _d, _title, expr in empty} <= {COOLDOWNS} or time.monotonic() > deadline:
             break
         time.sleep(5)
-    missing = [panel for panel in empty if panel[2] not in EVENT_ONLY]
+    missing = [panel for panel in empty if panel[2] != COOLDOWNS]
     assert not missing, f"panels without data ({len(missing)} of {len(queries)}): {missing}"
-    # the exceptions are panels of the dashboards, not stale names
-    assert {expr for _d, _title, expr in queries} >= EVENT_ONLY
+    # the exception is a panel of the dashboards, not a stale name
+    assert COOLDOWNS in {expr for _d, _title, expr in queries}

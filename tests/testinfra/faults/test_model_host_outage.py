@@ -157,3 +157,15 @@ def test_stopping_vllm_fires_model_host_down_in_alertmanager(host, outage):
     took = time.monotonic() - outage.stopped
     print(f"ModelHostDown for {name} fired in Alertmanager {took:.0f} s after vLLM stopped")
     (helpers.REPO / "build" / "monitoring-alert-seconds.txt").write_text(f"{took:.0f}\n")
+
+
+def test_the_cooldowns_panel_shows_the_outage(host, outage):
+    """The gateways leave the stopped host's deployments out (their cooldown), and the gateway dashboard's panel of
+    cooldowns shows it, from the monitoring host's Prometheus."""
+    if not outage.monitoring:
+        pytest.skip("the inventory has no monitoring host")
+    deadline = outage.stopped + ALERT_SECONDS
+    while not (found := helpers.prometheus_api(outage.monitoring, "query", query=helpers.COOLDOWNS_PANEL)["result"]):
+        assert time.monotonic() < deadline, f"the cooldowns panel has no data {ALERT_SECONDS} s after vLLM stopped"
+        time.sleep(5)
+    assert {series["metric"]["host"] for series in found} & {g for g in outage.statuses}, found

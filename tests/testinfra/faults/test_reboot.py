@@ -4,8 +4,14 @@ One at a time, a model host, the gateway that is also a model host, the second g
 rebooted (`podman restart` of the lab's test host: systemd boots again as PID 1, with the host's fixed addresses,
 as a tailnet host keeps its own) while a bounded stream of completions goes through a gateway that stays up, for
 the names some other model host serves too. Every one of them must answer 200, and the rebooted host must serve
-again (its vLLM servers answer the gateways, its gateway answers completions, its Redis and PostgreSQL let the
-gateways in) within BOUND seconds, with no operator action.
+again (its vLLM servers answer the gateways and the gateway that stayed up sends them requests again, its gateway
+answers completions, its Redis and PostgreSQL let the gateways in) within BOUND seconds, with no operator action.
+
+A model host that comes back is out of the gateways' rotation until its cooldown ends (cooldown_time, 30 s, after
+its last failed request): rebooting the next host before then leaves a name whose deployments are all out (429, or
+500 when every retry goes to the host that is down). Each case therefore starts its reboot only once the gateway
+that stays up has sent requests to every deployment of the names, and ends only once it sends the rebooted host
+requests again, as an operator rebooting hosts one after another must wait.
 
 It reboots the lab's hosts from this machine (podman): the lab only, TAILNET_LLM_FAULTS=yes, as the other fault
 tests.
@@ -14,6 +20,7 @@ tests.
 import os
 import shlex
 import subprocess
+import threading
 import time
 
 import helpers
@@ -31,6 +38,7 @@ testinfra_hosts = ["ansible://llm_state_hosts"]
 BOUND = 300
 REQUESTS = 400  # through the gateway that stays up, at most, one a second
 STOP = "/run/tailnet-llm-reboot-test.stop"  # the stream ends when this file exists on its gateway
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
 
 # Which host each case reboots, from the inventory's groups.
@@ -64,15 +72,37 @@ def _names_without(host, victim, gateway):
     return sorted(routed & elsewhere)
 
 
+def _deployments(gateway, names):
+    """{the URL of a vLLM server: its model host} of the deployments of NAMES on GATEWAY (its backends that serve one),
+    as LiteLLM names the one that answered (its x-litellm-model-api-base header)."""
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import backend_url
+
+    return {
+        backend_url(backend): gateway.backend.host if backend["host"] in LOOPBACK else backend["host"]
+        for backend in helpers.gateway_settings(gateway)["backends"]
+        if {model["alias"] for model in backend["models"]} & set(names)
+    }
+
+
+def _answered_by(answers, deployments):
+    """The model hosts that answered among ANSWERS (the stream's lines: status and the answering server's URL)."""
+    return {host for line in answers for url, host in deployments.items() if f" {url}/" in f"{line}/"}
+
+
+def _collect(stream, answers):
+    for line in stream.stdout:
+        answers.append(line.strip())
+
+
 def _stream(gateway, names):
     """A shell loop on GATEWAY: one completion a second (each name in turn), at most REQUESTS, until STOP exists,
-    each printing its HTTP status; the key comes from the gateway's env file."""
+    each printing its HTTP status and which vLLM server answered; the key comes from the gateway's env file."""
     settings = helpers.gateway_settings(gateway)
     body = shlex.quote('{"model": "%s", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}')
     return (
         f"rm -f {STOP}; set -a; . {shlex.quote(settings['base_dir'])}/.env; set +a; n=0; "
         f"while [ $n -lt {REQUESTS} ] && [ ! -e {STOP} ]; do for m in {' '.join(names)}; do n=$((n + 1)); "
-        f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}}\\n' "
+        f"curl -s -o /dev/null --max-time 60 -w '%{{http_code}} %header{{x-litellm-model-api-base}}\\n' "
         f"{helpers.bearer('$LITELLM_MASTER_KEY')} -H 'Content-Type: application/json' "
         f'--data-binary "$(printf {body} "$m")" http://127.0.0.1:{settings["port"]}/v1/chat/completions; '
         "sleep 1; done; done"
@@ -137,16 +167,6 @@ def _answers(serves):
         return False
 
 
-# Rebooting the gateway that is also a model host still fails a few requests through the other gateway in some runs
-# (2 x 500 and 16 x 429 of about 100 in one, 17 of 151 in another, 1 of 155 in a third, none in most). The journal
-# of the third: akira was up and its vLLM not listening yet, and the request's first try and its 3 retries all went
-# to akira's deployment (connection refused, mapped to a 500), before kaneda's router had it in cooldown; the weighted
-# failover did not move them to wintermute's. The reboot itself recovers within BOUND in every run, which stays
-# asserted; until the router keeps the name's other deployment, failed requests in that case mark it as an expected
-# failure (xfail) that names them and carries the gateway's LiteLLM errors (issue 18 stays open on it).
-ROUTER_COOLDOWN = "gateway-and-model-host"
-
-
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_rebooted_host_serves_again_and_costs_no_request(host, kind):
     groups = helpers.inventory_vars(host)["groups"]
@@ -168,17 +188,37 @@ def test_a_rebooted_host_serves_again_and_costs_no_request(host, kind):
         failing = [what for what, serves in checks if not _answers(serves)]
     assert not failing, f"before the reboot, {victim} does not serve within {BOUND} s: {failing}"
 
-    # The stream runs from this machine through podman (as the reboot does), apart from testinfra's connections.
+    # The stream runs from this machine through podman (as the reboot does), apart from testinfra's connections; a
+    # thread collects its lines as they come.
     stream = subprocess.Popen(
         ["podman", "exec", gateway.backend.host, "bash", "-c", _stream(gateway, names)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    answers = []
+    reader = threading.Thread(target=_collect, args=(stream, answers), daemon=True)
+    reader.start()
+    deployments = _deployments(gateway, names)
     try:
-        time.sleep(3)  # a few requests before the reboot
+        # Every deployment of the names in use first: a host rebooted just before (an earlier case) can still be out
+        # of the gateway's rotation (its cooldown), and would leave the names no deployment while this one reboots.
+        deadline = time.monotonic() + BOUND
+        while _answered_by(answers, deployments) != set(deployments.values()) and time.monotonic() < deadline:
+            time.sleep(1)
+        unused = set(deployments.values()) - _answered_by(answers, deployments)
+        assert not unused, f"before the reboot, {gateway.backend.host} sends no request to {sorted(unused)}"
         started = time.monotonic()
         subprocess.run(["podman", "restart", "-t", "30", victim], check=True, capture_output=True)
+        booted = len(answers)
+        if victim in deployments.values():
+            # and the gateway that stayed up sends it requests again
+            checks.append(
+                (
+                    f"answers from {victim} through {gateway.backend.host}",
+                    lambda: victim in _answered_by(answers[booted:], deployments),
+                )
+            )
         pending = list(checks)
         while pending and time.monotonic() - started < BOUND:
             pending = [(what, serves) for what, serves in pending if not _answers(serves)]
@@ -188,7 +228,9 @@ def test_a_rebooted_host_serves_again_and_costs_no_request(host, kind):
         time.sleep(3)  # a few requests after
     finally:
         subprocess.run(["podman", "exec", gateway.backend.host, "touch", STOP], check=False, capture_output=True)
-        statuses = stream.communicate(timeout=120)[0].split()
+        stream.wait(timeout=120)
+        reader.join(timeout=10)
+    statuses = [line.split()[0] for line in answers if line]
     print(
         f"{kind} {victim}: served again {took:.0f} s after the reboot; {len(statuses)} requests through "
         f"{gateway.backend.host}"
@@ -204,6 +246,4 @@ def test_a_rebooted_host_serves_again_and_costs_no_request(host, kind):
             f"-{int(took) + 60}s",
         ).stdout
     why = f"{len(failed)} of {len(statuses)} requests through {gateway.backend.host} failed while {victim} rebooted"
-    if kind == ROUTER_COOLDOWN:
-        pytest.xfail(f"{why}: {failed}\nLiteLLM's errors there:\n{log}")
-    pytest.fail(f"{why}: {statuses}\nLiteLLM's errors there:\n{log}")
+    pytest.fail(f"{why}: {answers}\nLiteLLM's errors there:\n{log}")

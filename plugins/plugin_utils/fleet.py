@@ -13,7 +13,8 @@ together:
 - a client talks to the first gateway unless it says otherwise;
 - when there is a monitoring host (llm_monitoring_hosts), every host of the service runs its exporters on its
   tailnet IPv4 address and lets only the monitoring hosts' tailnet addresses in to them (plugin_utils.monitoring),
-  and every gateway serves LiteLLM's Prometheus metrics on a port of their own, which is among those ports.
+  and every gateway serves LiteLLM's Prometheus metrics on a port of their own, which is among those ports, as is
+  the GPU exporter a model host with a GPU profile runs then (0: none).
 Addresses come from network facts (tailnet_addresses); a value that needs none is computed without them, so a
 role applied to one host alone, with no groups, works.
 """
@@ -25,6 +26,7 @@ from ansible_collections.tailnet.llm.plugins.plugin_utils.firewall import tailne
 from ansible_collections.tailnet.llm.plugins.plugin_utils.monitoring import (
     MONITORING_HOSTS,
     exporter_ports,
+    gpu_exporter_port,
     monitored_hosts,
 )
 
@@ -74,6 +76,7 @@ WIRING = {
     "vllm_gateway_sources": lambda host, groups, hostvars: tailnet_addresses(
         [gateway for gateway in _gateways(groups) if gateway != host], hostvars
     ),
+    "vllm_gpu_exporter_port": lambda host, groups, hostvars: gpu_exporter_port(host, groups, hostvars) or 0,
     "litellm_redis_host": lambda host, groups, hostvars: state_host(groups),
     "litellm_database_host": lambda host, groups, hostvars: state_host(groups),
     "litellm_database_migrate": lambda host, groups, hostvars: _gateways(groups)[:1] in ([], [host]),

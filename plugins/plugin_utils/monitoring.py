@@ -11,7 +11,10 @@ inventory name (its MagicDNS name):
 - vLLM's /metrics of every backend that listens beyond loopback: the local backends of every model host that
   gateways other than itself use (a gateway serving only itself keeps vLLM on loopback, out of reach);
 - node exporter on every host of the service (gateways, model hosts, the state host, the monitoring hosts);
-- the Redis and PostgreSQL exporters on the state host (llm_state_hosts).
+- the Redis and PostgreSQL exporters on the state host (llm_state_hosts);
+- a GPU exporter on every host that serves vLLM itself with a GPU profile (vllm_accelerator rocm: AMD's Device
+  Metrics Exporter; cuda: NVIDIA's DCGM exporter), which tailnet.llm.vllm runs beside vLLM when a monitoring host
+  reads the host.
 Each target carries the label `host`, the inventory name, which the alerts and dashboards group by.
 The exporters' ports are fixed here; the monitoring role's vars/main.yml uses the same (a unit test checks it).
 """
@@ -33,6 +36,10 @@ REDIS_EXPORTER_PORT = 9121
 POSTGRES_EXPORTER_PORT = 9187
 # The port of the gateway's metrics when its host says none (tailnet.llm.litellm's litellm_metrics_port).
 GATEWAY_METRICS_PORT = 4001
+# The GPU exporter's port per accelerator profile (each exporter's default), and the profile of a model host that
+# says none (tailnet.llm.vllm's vllm_accelerator).
+GPU_EXPORTER_PORTS = {"rocm": 5000, "cuda": 9400}
+DEFAULT_ACCELERATOR = "rocm"
 
 
 def _port(value, where):
@@ -72,6 +79,16 @@ def vllm_scraped(host, groups):
     return serves_other_gateways(host, groups)
 
 
+def gpu_exporter_port(host, groups, hostvars):
+    """The port of HOST's GPU exporter when monitoring hosts read HOST and it serves vLLM itself (local backends)
+    with a GPU profile, else None."""
+    if not groups.get(MONITORING_HOSTS) or host not in monitored_hosts(groups):
+        return None
+    if not local_backends(hostvars[host].get("vllm_backends") or []):
+        return None
+    return GPU_EXPORTER_PORTS.get(hostvars[host].get("vllm_accelerator", DEFAULT_ACCELERATOR))
+
+
 def scrape_targets(groups, hostvars):
     """{job: Prometheus static_configs} for every job the inventory gives targets to, in a fixed job order.
 
@@ -94,12 +111,21 @@ def scrape_targets(groups, hostvars):
     state = list(groups.get(STATE_HOSTS) or [])
     redis = [{"targets": [_target(h, REDIS_EXPORTER_PORT)], "labels": {"host": h}} for h in state]
     postgresql = [{"targets": [_target(h, POSTGRES_EXPORTER_PORT)], "labels": {"host": h}} for h in state]
+    gpu = [
+        {
+            "targets": [_target(h, port)],
+            "labels": {"host": h, "accelerator": hostvars[h].get("vllm_accelerator", DEFAULT_ACCELERATOR)},
+        }
+        for h in monitored_hosts(groups)
+        if (port := gpu_exporter_port(h, groups, hostvars)) is not None
+    ]
     for job, configs in (
         ("litellm", litellm),
         ("vllm", vllm),
         ("node", node),
         ("redis", redis),
         ("postgresql", postgresql),
+        ("gpu", gpu),
     ):
         if configs:
             jobs[job] = configs
@@ -108,7 +134,7 @@ def scrape_targets(groups, hostvars):
 
 def exporter_ports(host, groups, hostvars):
     """The TCP ports (as PORT/tcp) on HOST that the monitoring hosts read: node exporter, the state host's
-    exporters, a gateway's LiteLLM metrics port, and the vLLM servers that listen on the tailnet."""
+    exporters, a gateway's LiteLLM metrics port, the vLLM servers that listen on the tailnet and the GPU exporter."""
     if host not in monitored_hosts(groups):
         return []
     ports = [NODE_EXPORTER_PORT]
@@ -121,4 +147,6 @@ def exporter_ports(host, groups, hostvars):
             _port(b.get("port"), f"host {host}: vllm_backends ({b.get('name')}).port")
             for b in local_backends(hostvars[host].get("vllm_backends") or [])
         ]
+    if (gpu_port := gpu_exporter_port(host, groups, hostvars)) is not None:
+        ports.append(gpu_port)
     return [f"{port}/tcp" for port in dict.fromkeys(ports)]

@@ -55,6 +55,10 @@ def _case(profile, backends, **more):
 CASES = {
     **{f"{profile}-one": _case(profile, ONE) for profile in PROFILES},
     **{f"{profile}-two": _case(profile, TWO) for profile in PROFILES},
+    # a monitoring host reads this host: its GPU exporter runs beside vLLM (the fleet's port)
+    "rocm-exporter": _case("rocm", ONE, vllm_gpu_exporter_port=5000),
+    "cuda-exporter": _case("cuda", ONE, vllm_gpu_exporter_port=9400),
+    "cpu-exporter": _case("cpu", ONE, vllm_gpu_exporter_port=9400),
     "cpu-lab": _case(
         "cpu",
         ONE,
@@ -171,3 +175,30 @@ def test_lab_settings(rendered):
         "/srv/vllm/.env:/run/secrets/vllm.env:ro,z",
     ]
     assert rendered["cpu-lab"].startswith("#")  # ansible_managed header
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_gpu_exporter_without_a_monitoring_host(rendered, profile):
+    assert "gpu-exporter" not in _services(rendered, f"{profile}-one")
+
+
+def test_the_rocm_exporter_is_amds_with_the_gpus(rendered):
+    exporter = _services(rendered, "rocm-exporter")["gpu-exporter"]
+    assert exporter["image"] == "docker.io/rocm/device-metrics-exporter:v1.2.1"
+    assert exporter["network_mode"] == "host"
+    assert exporter["restart"] == "always"
+    assert exporter["devices"] == ["/dev/kfd", "/dev/dri"]
+    assert exporter["group_add"] == ["video"]
+    assert "command" not in exporter  # its default port, 5000
+
+
+def test_the_cuda_exporter_is_dcgm_at_the_fleets_port(rendered):
+    exporter = _services(rendered, "cuda-exporter")["gpu-exporter"]
+    assert exporter["image"] == "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
+    assert exporter["devices"] == ["nvidia.com/gpu=all"]
+    assert exporter["cap_add"] == ["SYS_ADMIN"]
+    assert exporter["command"] == ["-a", ":9400"]
+
+
+def test_a_cpu_host_runs_no_gpu_exporter(rendered):
+    assert sorted(_services(rendered, "cpu-exporter")) == ["akira-local"]

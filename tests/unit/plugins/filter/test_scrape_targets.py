@@ -30,7 +30,11 @@ HOSTVARS = {
         "vllm_backends": [_backend("akira-local"), _backend("tachikoma", host="tachikoma")],
         **_facts("100.64.10.2"),
     },
-    "wintermute": {"vllm_backends": [_backend("w1"), _backend("w2", 8001)], **_facts("100.64.10.3")},
+    "wintermute": {
+        "vllm_backends": [_backend("w1"), _backend("w2", 8001)],
+        "vllm_accelerator": "cuda",
+        **_facts("100.64.10.3"),
+    },
     "kaneda": {"litellm_port": 4100, "litellm_metrics_port": 4101, **_facts("100.64.10.4")},
     "tessier": _facts("100.64.10.6"),
     "motoko": _facts("100.64.10.7"),
@@ -67,11 +71,17 @@ def test_every_part_of_the_service_is_read_at_its_inventory_name(scrape_targets)
         ],
         "redis": [{"targets": ["tessier:9121"], "labels": {"host": "tessier"}}],
         "postgresql": [{"targets": ["tessier:9187"], "labels": {"host": "tessier"}}],
+        # the GPU exporter of each host serving vLLM: akira's profile is the role's default (rocm)
+        "gpu": [
+            {"targets": ["akira:5000"], "labels": {"host": "akira", "accelerator": "rocm"}},
+            {"targets": ["wintermute:9400"], "labels": {"host": "wintermute", "accelerator": "cuda"}},
+        ],
     }
 
 
 def test_a_lone_gateway_keeps_vllm_on_loopback_out_of_reach(scrape_targets):
-    """The runbook's inventory: akira alone serves its own vLLM on loopback; no vllm job, no state jobs."""
+    """The runbook's inventory: akira alone serves its own vLLM on loopback; no vllm job, no state jobs; its GPU
+    exporter is read."""
     groups = {"llm_gateways": ["akira"], "llm_monitoring_hosts": ["molly"]}
     assert scrape_targets(groups, HOSTVARS) == {
         "litellm": [{"targets": ["akira:4001"], "labels": {"host": "akira"}}],
@@ -79,7 +89,26 @@ def test_a_lone_gateway_keeps_vllm_on_loopback_out_of_reach(scrape_targets):
             {"targets": ["akira:9100"], "labels": {"host": "akira"}},
             {"targets": ["molly:9100"], "labels": {"host": "molly"}},
         ],
+        "gpu": [{"targets": ["akira:5000"], "labels": {"host": "akira", "accelerator": "rocm"}}],
     }
+
+
+def test_a_cpu_host_has_no_gpu_exporter(scrape_targets, fleet):
+    hostvars = {**HOSTVARS, "wintermute": {**HOSTVARS["wintermute"], "vllm_accelerator": "cpu"}}
+    assert scrape_targets(GROUPS, hostvars)["gpu"] == [
+        {"targets": ["akira:5000"], "labels": {"host": "akira", "accelerator": "rocm"}}
+    ]
+    assert fleet("wintermute", GROUPS, hostvars, "vllm_gpu_exporter_port") == 0
+    assert "9400/tcp" not in fleet("wintermute", GROUPS, hostvars, "monitoring_exporter_ports")
+
+
+def test_the_gpu_exporter_runs_only_where_a_monitoring_host_reads_it(fleet):
+    assert fleet("akira", GROUPS, HOSTVARS, "vllm_gpu_exporter_port") == 5000
+    assert fleet("wintermute", GROUPS, HOSTVARS, "vllm_gpu_exporter_port") == 9400
+    groups = {name: hosts for name, hosts in GROUPS.items() if name != "llm_monitoring_hosts"}
+    assert fleet("wintermute", groups, HOSTVARS, "vllm_gpu_exporter_port") == 0
+    # a host without vLLM of its own runs none
+    assert fleet("kaneda", GROUPS, HOSTVARS, "vllm_gpu_exporter_port") == 0
 
 
 def test_a_bad_port_names_the_host_and_variable(scrape_targets):
@@ -96,8 +125,18 @@ def test_exporters_listen_on_the_tailnet_for_the_monitoring_host_only(fleet):
     assert fleet("tessier", GROUPS, HOSTVARS, "monitoring_sources") == ["100.64.10.9"]
     assert fleet("tessier", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "9121/tcp", "9187/tcp"]
     # a gateway's metrics port; vLLM's ports where it listens on the tailnet (gateways other than akira use akira's)
-    assert fleet("akira", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "4001/tcp", "8000/tcp"]
-    assert fleet("wintermute", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "8000/tcp", "8001/tcp"]
+    assert fleet("akira", GROUPS, HOSTVARS, "monitoring_exporter_ports") == [
+        "9100/tcp",
+        "4001/tcp",
+        "8000/tcp",
+        "5000/tcp",
+    ]
+    assert fleet("wintermute", GROUPS, HOSTVARS, "monitoring_exporter_ports") == [
+        "9100/tcp",
+        "8000/tcp",
+        "8001/tcp",
+        "9400/tcp",
+    ]
     assert fleet("kaneda", GROUPS, HOSTVARS, "monitoring_exporter_ports") == ["9100/tcp", "4101/tcp"]
 
 

@@ -114,17 +114,23 @@ def test_the_monitoring_host_reaches_the_exporters_it_reads_and_nobody_else_does
     hostvars = {**HOSTVARS, "kaneda": {"litellm_metrics_port": 4101}}
     policy = tailscale_policy(groups, hostvars, OWNERS, OPERATORS)
     grants = _grants(policy)
-    # akira: node exporter, its metrics port and the vLLM ports the other gateway uses; kaneda: its own metrics port
+    # akira: node exporter, its metrics port, the vLLM ports the other gateway uses and its GPU exporter (the default
+    # profile, rocm: 5000; wintermute's too); kaneda: its own metrics port
     assert grants[("tag:llm-monitoring-host", ("tag:llm-gateway",))] == [
-        "tcp:4001", "tcp:4101", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
+        "tcp:4001", "tcp:4101", "tcp:5000", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
     assert grants[("tag:llm-monitoring-host", ("tag:llm-model-host",))] == [
-        "tcp:4001", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
+        "tcp:4001", "tcp:5000", "tcp:8000", "tcp:8001", "tcp:9100"]  # fmt: skip
     assert grants[("tag:llm-monitoring-host", ("tag:llm-state-host",))] == ["tcp:9100", "tcp:9121", "tcp:9187"]
     assert grants[("tag:llm-monitoring-host", ("tag:llm-monitoring-host",))] == ["tcp:9100", "tcp:9121", "tcp:9187"]
     assert not [g for g in policy["grants"] if "tag:llm-client" in g["dst"] and g["src"] != OPERATORS]
     tests = policy["tests"]
     client = next(t for t in tests if t["src"] == "tag:llm-client" and t["proto"] == "tcp")
-    assert {"tag:llm-gateway:4001", "tag:llm-gateway:9100", "tag:llm-state-host:9121"} <= set(client["deny"])
+    assert {
+        "tag:llm-gateway:4001",
+        "tag:llm-gateway:9100",
+        "tag:llm-model-host:5000",
+        "tag:llm-state-host:9121",
+    } <= set(client["deny"])
     monitoring = next(t for t in tests if t["src"] == "tag:llm-monitoring-host" and t["proto"] == "tcp")
     assert {"tag:llm-gateway:4001", "tag:llm-model-host:8000", "tag:llm-state-host:9187"} <= set(monitoring["accept"])
     assert {"tag:llm-gateway:22", "tag:llm-state-host:6379"} <= set(monitoring["deny"])

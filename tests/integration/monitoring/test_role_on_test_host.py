@@ -1,8 +1,12 @@
 """The monitoring role on a throw-away systemd test host (the lab's host image), for real: Debian's packages
 installed, Prometheus reading the host's node exporter with the collection's rules loaded, Alertmanager answering,
-check mode passing on the new host and a second run changing nothing. The host is its own only target (no tailnet here: exporters on loopback)."""
+check mode passing on the new host and a second run changing nothing. The host is its own only target (no tailnet
+here: exporters on loopback). It runs the real tailscaled (build/tailscale, `make monitoring-tools`), logged out as
+no control server exists here, so that tailscaled's own metrics go through node exporter's textfile collector as on
+a tailnet host."""
 
 import json
+import subprocess
 import time
 import urllib.parse
 
@@ -19,6 +23,36 @@ HOSTVARS = {
 }
 
 
+TAILSCALE = REPO / "build" / "tailscale"
+# tailscaled as a distribution's package runs it, but in userspace networking with its state in memory: the test host
+# has no tun device, and no control server exists here to log in to.
+TAILSCALED_UNIT = """[Unit]
+Description=Tailscale node agent
+[Service]
+ExecStart=/usr/local/bin/tailscaled --tun=userspace-networking --state=mem: --statedir=/var/lib/tailscale
+[Install]
+WantedBy=multi-user.target
+"""
+# From the role's run to tailscaled's metrics in Prometheus: the timer's first run at its start, then a scrape (5 s).
+TAILSCALE_SECONDS = 90
+
+
+def _start_tailscaled(container):
+    if not (TAILSCALE / ".extracted").exists():
+        pytest.fail(f"{TAILSCALE} has no tailscale binaries: run `make monitoring-tools`")
+    for program in ("tailscale", "tailscaled"):
+        subprocess.run(
+            ["podman", "cp", str(TAILSCALE / program), f"{container}:/usr/local/bin/"], check=True, capture_output=True
+        )
+    podman_exec(container, "sh", "-c", f"cat > /etc/systemd/system/tailscaled.service <<'EOF'\n{TAILSCALED_UNIT}EOF")
+    podman_exec(container, "systemctl", "daemon-reload")
+    podman_exec(container, "systemctl", "start", "tailscaled")
+    deadline = time.monotonic() + 30
+    while "Logged out" not in podman_exec(container, "tailscale", "status", check=False).stdout:
+        assert time.monotonic() < deadline, "tailscaled does not answer on its LocalAPI socket"
+        time.sleep(1)
+
+
 def _get(container, url):
     code = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
     return json.loads(podman_exec(container, "python3", "-c", code).stdout)
@@ -27,6 +61,7 @@ def _get(container, url):
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     with systemd_host("monitoring") as container:
+        _start_tailscaled(container)
         # The host image carries no Prometheus packages yet, nor apt's lists (it drops them): fetch the lists.
         podman_exec(container, "apt-get", "update", "-qq")
         tmp_path = tmp_path_factory.mktemp("monitoring")
@@ -83,3 +118,23 @@ def test_prometheus_reads_node_exporter_with_the_collections_rules(deployed):
 def test_alertmanager_answers(deployed):
     container, _runs = deployed
     assert _get(container, "http://127.0.0.1:9093/api/v2/status")["cluster"]["status"] == "disabled"
+
+
+def _query(container, expr):
+    query = urllib.parse.quote(expr)
+    return _get(container, f"http://127.0.0.1:9090/api/v1/query?query={query}")["data"]["result"]
+
+
+def test_tailscaleds_metrics_reach_prometheus_through_node_exporter(deployed):
+    """The role found tailscale and its timer writes tailscaled's metrics for node exporter's textfile collector:
+    Prometheus reads them with the host's label, as the alerts on health warnings and unapproved routes need."""
+    container, _runs = deployed
+    deadline = time.monotonic() + TAILSCALE_SECONDS
+    while not (found := _query(container, "tailscaled_advertised_routes")):
+        assert time.monotonic() < deadline, f"no tailscaled metrics in Prometheus after {TAILSCALE_SECONDS} s"
+        time.sleep(3)
+    assert [series["metric"]["host"] for series in found] == [HOST]
+    assert _query(container, "tailscaled_approved_routes"), "tailscaled_approved_routes is missing"
+    assert _query(container, 'tailscaled_health_messages{type="warning"}'), "tailscaled_health_messages is missing"
+    # no route is advertised here: the alert on routes waiting for approval has nothing to say
+    assert _query(container, "tailscaled_advertised_routes > tailscaled_approved_routes") == []

@@ -87,7 +87,9 @@ def request(port, path, key):
 def test_usage_shows_the_callers_own_spend_and_budgets(gateway, tmp_path):
     assert question(gateway, "alice", tmp_path).returncode == 0
     assert question(gateway, "batou", tmp_path).returncode == 0
-    alice = until_spent(gateway, "alice", tmp_path, "user", "motoko/alice", 2.0)
+    # LiteLLM writes each one's spend apart, in its batched updates: wait for both
+    until_spent(gateway, "alice", tmp_path, "user", "motoko/alice", 2.0)
+    alice = until_spent(gateway, "alice", tmp_path, "client", "motoko", 2.0)
     assert set(alice) == {("client", "motoko"), ("user", "motoko/alice")}
     assert alice[("client", "motoko")] | {"budget_reset_at": None} == {
         "kind": "client", "name": "motoko", "spend": 2.0, "max_budget": 5.0, "budget_duration": "30d",

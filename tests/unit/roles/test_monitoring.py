@@ -127,3 +127,8 @@ def test_the_roles_ports_are_the_ones_prometheus_is_pointed_at():
     assert role_vars["__monitoring_postgres_exporter_port"] == monitoring.POSTGRES_EXPORTER_PORT
     litellm_defaults = yaml.safe_load((helpers.REPO / "roles/litellm/defaults/main.yml").read_text())
     assert litellm_defaults["litellm_metrics_port"] == monitoring.GATEWAY_METRICS_PORT
+    # the GPU exporters: a profile the vllm role runs one for, and its default profile
+    vllm_defaults = yaml.safe_load((helpers.REPO / "roles/vllm/defaults/main.yml").read_text())
+    vllm_vars = yaml.safe_load((helpers.REPO / "roles/vllm/vars/main.yml").read_text())
+    assert vllm_defaults["vllm_accelerator"] == monitoring.DEFAULT_ACCELERATOR
+    assert set(vllm_vars["__vllm_gpu_exporter_images"]) == set(monitoring.GPU_EXPORTER_PORTS)

@@ -38,7 +38,6 @@ testinfra_hosts = ["ansible://llm_state_hosts"]
 BOUND = 300
 REQUESTS = 400  # through the gateway that stays up, at most, one a second
 STOP = "/run/tailnet-llm-reboot-test.stop"  # the stream ends when this file exists on its gateway
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 CHAT = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
 
 # Which host each case reboots, from the inventory's groups.
@@ -75,10 +74,10 @@ def _names_without(host, victim, gateway):
 def _deployments(gateway, names):
     """{the URL of a vLLM server: its model host} of the deployments of NAMES on GATEWAY (its backends that serve one),
     as LiteLLM names the one that answered (its x-litellm-model-api-base header)."""
-    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import backend_url
+    from ansible_collections.tailnet.llm.plugins.plugin_utils.backends import LOCAL_HOSTS, backend_url
 
     return {
-        backend_url(backend): gateway.backend.host if backend["host"] in LOOPBACK else backend["host"]
+        backend_url(backend): gateway.backend.host if backend["host"] in LOCAL_HOSTS else backend["host"]
         for backend in helpers.gateway_settings(gateway)["backends"]
         if {model["alias"] for model in backend["models"]} & set(names)
     }

@@ -55,7 +55,7 @@ lint: install ## ansible-lint (production profile), yamllint, ruff, syntax of ev
 
 .PHONY: unit
 unit: install ## Unit tests (plugins, argument specs, validation): the collection's (tests/unit) and the repository's (tests/repo)
-	$(BIN)/pytest tests/unit tests/repo
+	$(BIN)/pytest -n auto --dist loadfile tests/unit tests/repo
 
 # Loopback LLM servers for the `ask` tests and benchmark (tests/servers/loopback.py), and `llm` for the
 # benchmark, each in its own venv under build/venvs built with the system's Python.
@@ -114,7 +114,7 @@ monitoring-tools: install $(TOOLS)/.unpacked $(TAILSCALE)/.extracted ## promtool
 
 .PHONY: integration
 integration: install test-servers host-image database-tests monitoring-tools ## Integration tests against real loopback servers and test hosts
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -n auto --dist loadfile tests/integration
 
 .PHONY: molecule-ask-cli
 molecule-ask-cli: install collection host-image ## Molecule scenario of the ask_cli role (podman test host)

@@ -13,6 +13,7 @@ Prisma client generated for LiteLLM's schema, and the query engine adapter (test
 """
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -173,10 +174,13 @@ def engine_packages():
     """The adapter's node_modules, installed from package-lock.json when missing."""
     if not shutil.which("node") or not shutil.which("npm"):
         raise RuntimeError("node and npm are needed for the query engine adapter: apt-get install nodejs npm")
-    if not (ENGINE_DIR / "node_modules" / ".package-lock.json").exists():
-        subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=ENGINE_DIR, check=True, timeout=600
-        )
+    # one npm ci at a time: pytest-xdist's workers (make integration) may both need the packages
+    with open(ENGINE_DIR / "package-lock.json") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (ENGINE_DIR / "node_modules" / ".package-lock.json").exists():
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=ENGINE_DIR, check=True, timeout=600
+            )
     return ENGINE_DIR
 
 

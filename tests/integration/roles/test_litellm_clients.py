@@ -81,7 +81,7 @@ def test_a_client_reaches_its_models_only(proxy):
     assert _chat(proxy[0], KEYS["armitage"], "lab/other") == 403
 
 
-@pytest.mark.parametrize("key", [KEYS["revoked"], "sk-unknown", ""])
+@pytest.mark.parametrize("key", [KEYS["revoked"], "sk-unknown", ""], ids=["revoked", "unknown", "empty"])
 def test_a_key_not_listed_is_refused(proxy, key):
     assert _chat(proxy[0], key, "lab/allowed") == 401
 

@@ -142,11 +142,12 @@ checks: ## lint, unit tests and ansible-test (once per clean tree)
 	fi
 
 # What the tests need is installed first, one thing after another (apt runs once at a time); then the integration
-# tests and the ask_cli scenario run at once (the scenario's one test host adds little load), each target's output
-# in one piece (--output-sync); then the stack scenario alone, whose fault tests time the lab's recovery. (Its lab
-# coming up beside the integration tests was measured slower: integration 1186 s instead of 612 s.)
+# tests (on every core: pytest-xdist, a test file per worker) and the ask_cli scenario at once, each target's output
+# in one piece (--output-sync); then the stack scenario alone. (Its lab coming up beside the integration tests was
+# measured slower: integration 1186 s instead of 612 s.) The stack's fault tests are `make test-faults`, which CI
+# runs after this: docs/testing.md says what each part costs.
 .PHONY: test
-test: checks ## Everything CI runs: lint, unit, ansible-test, integration and molecule
+test: checks ## The gate: lint, unit, ansible-test, integration and the molecule scenarios (CI then runs test-faults)
 	$(MAKE) --no-print-directory install test-servers host-image database-tests monitoring-tools
 	$(MAKE) --no-print-directory --output-sync=target -j2 integration molecule-ask-cli
 	$(MAKE) --no-print-directory molecule-stack
@@ -188,8 +189,17 @@ images: podman-setup database-tests ## Build the lab images (host, LiteLLM, vLLM
 	tests/lab/images.sh export litellm vllm-cpu >/dev/null
 
 .PHONY: molecule-stack
-molecule-stack: install images collection ## The stack scenario: converge, idempotence, verify (testinfra), destroy
+molecule-stack: install images collection ## The stack scenario: converge, idempotence, check mode, verify (testinfra, without the fault tests), destroy
 	$(BIN)/molecule test -s stack
+
+# The fault tests in a lab of their own, after `make test` (CI runs both): converge, then verify with the fault tests
+# (the lab as `make test` checks it, then broken and recovering), then destroy whatever the verify's outcome.
+.PHONY: test-faults
+test-faults: install images collection ## The stack scenario's lab with its fault tests: kill, stop, reboot, break, revoke and watch it recover
+	$(BIN)/molecule destroy -s stack
+	$(BIN)/molecule converge -s stack
+	TAILNET_LLM_FAULTS=yes $(BIN)/molecule verify -s stack || { $(BIN)/molecule destroy -s stack; exit 1; }
+	$(BIN)/molecule destroy -s stack
 
 .PHONY: lab
 lab: install images collection ## The whole stack in local podman test hosts (seven hosts: gateways, model hosts, state host, clients)

@@ -341,6 +341,20 @@ def inventory_host(host, name):
     return testinfra.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
 
 
+# Each argument ADDRESS:PORT that the host opens a TCP connection to within 5 s, one per line: all probed at once
+# (a dropped probe costs its 5 s once, not once per port).
+_TCP_PROBE = (
+    'for t in "$@"; do (timeout 5 bash -c "exec 3<>/dev/tcp/${t%:*}/${t##*:}" 2>/dev/null && echo "$t") & done; wait'
+)
+
+
+def tcp_reached(host, targets):
+    """The (address, port) of TARGETS that HOST opens a TCP connection to (a name, or an IPv4 or IPv6 address)."""
+    args = [f"{address}:{port}" for address, port in targets]
+    out = host.run("bash -c %s _ " + " ".join(["%s"] * len(args)), _TCP_PROBE, *args).stdout
+    return {(address, int(port)) for address, _, port in (line.rpartition(":") for line in out.split())}
+
+
 def group_hosts(host, *groups):
     """The hosts of the inventory's GROUPS, each once, in the inventory's order, reached as HOST is."""
     all_groups = inventory_vars(host)["groups"]

@@ -63,16 +63,12 @@ def _exporter_ports(host):
     return ports
 
 
-def _connects(host, name, port):
-    return host.run("timeout 5 bash -c %s _ %s %s", "exec 3<>/dev/tcp/$1/$2", name, str(port)).rc == 0
-
-
 def test_only_the_monitoring_host_reaches_the_exporters(host):
     ports = _exporter_ports(host)
-    unreachable = [(name, port) for name, port in ports if not _connects(host, name, port)]
+    unreachable = sorted(set(ports) - helpers.tcp_reached(host, ports))
     assert not unreachable, f"the monitoring host does not reach {unreachable}"
     for client in helpers.group_hosts(host, "llm_clients_linux"):
-        reached = [(name, port) for name, port in ports if _connects(client, name, port)]
+        reached = sorted(helpers.tcp_reached(client, ports))
         assert not reached, f"client {client.backend.host} reaches {reached}"
 
 

@@ -74,17 +74,13 @@ def test_no_state_host_port_answers_a_client(host):
     """Redis's and PostgreSQL's ports of the state host, on every address, accept no client's connection."""
     if not helpers.inventory_vars(host)["groups"].get("llm_state_hosts"):
         pytest.skip("the inventory has no state host")
-    answered = []
+    targets = []
     for target, _, address, _ in _routes(host, ("llm_state_hosts",)):
         settings = helpers.state_host_settings(target)
-        for port in (settings["redis_port"], settings["postgresql_port"]):
-            if _connects(host, address, port):
-                answered.append(f"{address}:{port}")
+        targets += [(address, settings["redis_port"]), (address, settings["postgresql_port"])]
+    assert targets
+    answered = sorted(helpers.tcp_reached(host, targets))
     assert not answered, f"the state host accepts this client on {answered}"
-
-
-def _connects(host, address, port):
-    return host.run("timeout 5 bash -c %s _ %s %s", "exec 3<>/dev/tcp/$1/$2", address, str(port)).rc == 0
 
 
 def test_ssh_answers_as_before_the_deploy(host):

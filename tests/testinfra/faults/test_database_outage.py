@@ -13,14 +13,10 @@ kaneda). docs/budgets.md says so.
 """
 
 import json
-import os
 import time
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults change services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_state_hosts"]
 

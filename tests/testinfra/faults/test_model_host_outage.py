@@ -15,16 +15,12 @@ fault tests.
 """
 
 import json
-import os
 import shlex
 import threading
 import time
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults stop services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_model_hosts"]
 

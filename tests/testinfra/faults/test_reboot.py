@@ -17,7 +17,6 @@ It reboots the lab's hosts from this machine (podman): the lab only, TAILNET_LLM
 tests.
 """
 
-import os
 import shlex
 import subprocess
 import threading
@@ -25,9 +24,6 @@ import time
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults reboot hosts: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_state_hosts"]
 

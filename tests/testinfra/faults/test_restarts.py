@@ -4,14 +4,10 @@ These tests kill services: the lab runs them, a real gateway never does. `make v
 this folder out; running it on purpose takes TAILNET_LLM_FAULTS=yes (`make fault-litellm`, molecule's verify).
 """
 
-import os
 import time
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults kill services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_gateways"]
 

@@ -8,14 +8,10 @@ gateway and the others 200, then deploys again without them and checks that ever
 """
 
 import json
-import os
 import subprocess
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults change services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_clients_linux"]
 

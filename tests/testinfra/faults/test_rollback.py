@@ -7,16 +7,12 @@ changes the lab (and puts it back): TAILNET_LLM_FAULTS=yes only, as the other fa
 """
 
 import json
-import os
 import subprocess
 import threading
 import time
 
 import helpers
 import pytest
-
-if os.environ.get("TAILNET_LLM_FAULTS") != "yes":
-    raise pytest.UsageError("tests/testinfra/faults change services: set TAILNET_LLM_FAULTS=yes to run them (lab only)")
 
 testinfra_hosts = ["ansible://llm_gateways"]
 

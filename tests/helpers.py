@@ -352,7 +352,7 @@ def tcp_reached(host, targets):
     """The (address, port) of TARGETS that HOST opens a TCP connection to (a name, or an IPv4 or IPv6 address)."""
     args = [f"{address}:{port}" for address, port in targets]
     out = host.run("bash -c %s _ " + " ".join(["%s"] * len(args)), _TCP_PROBE, *args).stdout
-    return {(address, int(port)) for address, _, port in (line.rpartition(":") for line in out.split())}
+    return {(address, int(port)) for address, port in (line.rpartition(":")[::2] for line in out.split())}
 
 
 def group_hosts(host, *groups):

@@ -193,7 +193,7 @@ molecule-stack: install images collection ## The stack scenario: converge, idemp
 	$(BIN)/molecule test -s stack
 
 # The fault tests in a lab of their own, after `make test` (CI runs both): converge, then verify with the fault tests
-# (the lab as `make test` checks it, then broken and recovering), then destroy whatever the verify's outcome.
+# (they run first, then the rest of tests/testinfra checks the lab they leave), then destroy whatever the outcome.
 .PHONY: test-faults
 test-faults: install images collection ## The stack scenario's lab with its fault tests: kill, stop, reboot, break, revoke and watch it recover
 	$(BIN)/molecule destroy -s stack

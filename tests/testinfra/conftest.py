@@ -14,10 +14,11 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("TAILNET_LLM_FAULTS") == "yes":
         return
     faults = [item for item in items if FAULTS in item.path.parents]
-    if faults and len(faults) == len(items):
+    if not faults:
+        return
+    if len(faults) == len(items):
         raise pytest.UsageError(
             "tests/testinfra/faults break services: set TAILNET_LLM_FAULTS=yes to run them (lab only)"
         )
-    if faults:
-        config.hook.pytest_deselected(items=faults)
-        items[:] = [item for item in items if FAULTS not in item.path.parents]
+    config.hook.pytest_deselected(items=faults)
+    items[:] = [item for item in items if item not in faults]

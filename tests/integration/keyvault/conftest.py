@@ -1,23 +1,10 @@
 """The tailnet.llm.azure_keyvault lookup loaded by its FQCN, and guards that keep the Key Vault tests on loopback."""
 
-import os
 import socket
-import sys
 
 import pytest
-from ansible.plugins.loader import init_plugin_loader, lookup_loader
-from helpers import COLLECTIONS, REPO, free_port
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _collection_loader():
-    """Expose this checkout as tailnet.llm to Ansible's loaders (unless tests/unit's conftest already did)."""
-    link = COLLECTIONS / "ansible_collections" / "tailnet" / "llm"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(REPO, link.parent))
-    if not any(type(finder).__name__ == "_AnsibleCollectionFinder" for finder in sys.meta_path):
-        init_plugin_loader([str(COLLECTIONS)])
+from ansible.plugins.loader import lookup_loader
+from helpers import free_port
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Services that die come back by themselves: systemd restarts the gateway, podman each vLLM server.
 
 These tests kill services: the lab runs them, a real gateway never does. `make validate-litellm` leaves
-this folder out; running it on purpose takes TAILNET_LLM_FAULTS=yes (`make fault-litellm`, molecule's verify).
+this folder out; running it on purpose takes TAILNET_LLM_FAULTS=yes (`make test-faults`, `make fault-litellm`).
 """
 
 import time
